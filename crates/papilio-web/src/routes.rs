@@ -1,0 +1,1 @@
+//! The route table: every API route with the permission it needs.

@@ -1,0 +1,1 @@
+//! Import and export of master data as CSV and XLSX.
