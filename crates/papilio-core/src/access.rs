@@ -128,23 +128,30 @@ use Action::*;
 
 const READ: &[Action] = &[Read, Export];
 const WORK: &[Action] = &[Read, Create, Update, Export, Submit, Cancel];
-const MANAGE: &[Action] = &[
-    Read, Create, Update, Delete, Import, Export, Submit, Approve, Unapprove, Close, Cancel,
-];
+const MANAGE: &[Action] =
+    &[Read, Create, Update, Delete, Import, Export, Submit, Approve, Unapprove, Close, Cancel];
 const ALL_READ: (&str, &[Action]) = ("*", READ);
 
 /// The built-in roles of MISSION.md, each with the areas it works in.
 pub const BUILTIN_ROLES: &[RoleDef] = &[
     RoleDef { code: "administrator", grants: &[("*", MANAGE)] },
     RoleDef { code: "ceo", grants: &[ALL_READ, ("area:insight", MANAGE)] },
-    RoleDef { code: "cfo", grants: &[ALL_READ, ("area:finance", MANAGE), ("area:insight", MANAGE)] },
+    RoleDef {
+        code: "cfo",
+        grants: &[ALL_READ, ("area:finance", MANAGE), ("area:insight", MANAGE)],
+    },
     RoleDef { code: "vp_sales", grants: &[ALL_READ, ("area:sales", MANAGE)] },
     RoleDef { code: "finance_manager", grants: &[ALL_READ, ("area:finance", MANAGE)] },
     RoleDef { code: "cost_accountant", grants: &[ALL_READ, ("area:finance", WORK)] },
     RoleDef {
         code: "sales_manager",
-        grants: &[("area:sales", MANAGE), ("area:inventory", READ), ("area:engineering", READ),
-            ("area:service", READ), ("area:insight", READ)],
+        grants: &[
+            ("area:sales", MANAGE),
+            ("area:inventory", READ),
+            ("area:engineering", READ),
+            ("area:service", READ),
+            ("area:insight", READ),
+        ],
     },
     RoleDef {
         code: "salesperson",
@@ -152,17 +159,31 @@ pub const BUILTIN_ROLES: &[RoleDef] = &[
     },
     RoleDef {
         code: "planning_manager",
-        grants: &[("area:planning", MANAGE), ("area:engineering", READ), ("area:inventory", READ),
-            ("area:purchasing", READ), ("area:production", READ), ("area:sales", READ)],
+        grants: &[
+            ("area:planning", MANAGE),
+            ("area:engineering", READ),
+            ("area:inventory", READ),
+            ("area:purchasing", READ),
+            ("area:production", READ),
+            ("area:sales", READ),
+        ],
     },
     RoleDef {
         code: "engineering_manager",
-        grants: &[("area:engineering", MANAGE), ("area:inventory", READ), ("area:production", READ)],
+        grants: &[
+            ("area:engineering", MANAGE),
+            ("area:inventory", READ),
+            ("area:production", READ),
+        ],
     },
     RoleDef {
         code: "purchasing_manager",
-        grants: &[("area:purchasing", MANAGE), ("area:engineering", READ), ("area:inventory", READ),
-            ("area:planning", READ)],
+        grants: &[
+            ("area:purchasing", MANAGE),
+            ("area:engineering", READ),
+            ("area:inventory", READ),
+            ("area:planning", READ),
+        ],
     },
     RoleDef {
         code: "buyer",
@@ -170,8 +191,12 @@ pub const BUILTIN_ROLES: &[RoleDef] = &[
     },
     RoleDef {
         code: "warehouse_manager",
-        grants: &[("area:inventory", MANAGE), ("area:engineering", READ), ("area:purchasing", READ),
-            ("area:sales", READ)],
+        grants: &[
+            ("area:inventory", MANAGE),
+            ("area:engineering", READ),
+            ("area:purchasing", READ),
+            ("area:sales", READ),
+        ],
     },
     RoleDef {
         code: "warehouse_clerk",
@@ -179,8 +204,12 @@ pub const BUILTIN_ROLES: &[RoleDef] = &[
     },
     RoleDef {
         code: "production_manager",
-        grants: &[("area:production", MANAGE), ("area:engineering", READ), ("area:inventory", READ),
-            ("area:planning", READ)],
+        grants: &[
+            ("area:production", MANAGE),
+            ("area:engineering", READ),
+            ("area:inventory", READ),
+            ("area:planning", READ),
+        ],
     },
     RoleDef {
         code: "service_manager",

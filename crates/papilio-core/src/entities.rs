@@ -163,7 +163,8 @@ fn check_item(r: &Record) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let (Some(max), Some(reorder)) = (dec(r, "max_stock"), dec(r, "reorder_point")) {
         if max < reorder {
-            errors.push(FieldError::new("max_stock", "item.max_below_reorder").with("min", reorder));
+            errors
+                .push(FieldError::new("max_stock", "item.max_below_reorder").with("min", reorder));
         }
     }
     if let (Some(reorder), Some(safety)) = (dec(r, "reorder_point"), dec(r, "safety_stock")) {
@@ -224,7 +225,13 @@ pub const PAYMENT_TERM: EntityDef = EntityDef {
     kind: "payment_term",
     table: "payment_terms",
     area: "finance",
-    fields: &[code(), name_zh(), name_en(), FieldDef::new("days", DAYS).required().listed(), active()],
+    fields: &[
+        code(),
+        name_zh(),
+        name_en(),
+        FieldDef::new("days", DAYS).required().listed(),
+        active(),
+    ],
     unique: &[],
     check: None,
 };
@@ -270,7 +277,9 @@ pub const CUSTOMER: EntityDef = EntityDef {
 
 fn check_email(r: &Record) -> Vec<FieldError> {
     match r.get("email").and_then(Value::as_text) {
-        Some(email) if !looks_like_email(email) => vec![FieldError::new("email", "field.bad_email")],
+        Some(email) if !looks_like_email(email) => {
+            vec![FieldError::new("email", "field.bad_email")]
+        }
         _ => Vec::new(),
     }
 }
@@ -435,7 +444,12 @@ mod tests {
         for def in ALL {
             for field in def.fields {
                 if let FieldKind::Ref(target) = field.kind {
-                    assert!(ref_target(target).is_some(), "{}.{} -> {target}", def.kind, field.name);
+                    assert!(
+                        ref_target(target).is_some(),
+                        "{}.{} -> {target}",
+                        def.kind,
+                        field.name
+                    );
                 }
             }
             for set in def.unique {

@@ -193,7 +193,11 @@ pub type RawInput = BTreeMap<String, String>;
 /// Fields missing from `input` take their default (or stay empty) when `partial` is false; with
 /// `partial` true (an update that sends only some fields), missing fields are left out of the
 /// answer. Unknown field names are refused, so a typo never passes silently.
-pub fn validate(def: &EntityDef, input: &RawInput, partial: bool) -> Result<Record, Vec<FieldError>> {
+pub fn validate(
+    def: &EntityDef,
+    input: &RawInput,
+    partial: bool,
+) -> Result<Record, Vec<FieldError>> {
     let mut errors = Vec::new();
     for name in input.keys() {
         if def.field(name).is_none() {

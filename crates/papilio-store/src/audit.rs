@@ -68,8 +68,10 @@ pub async fn trail(db: &Db, entity: &str, entity_id: i64) -> Result<Vec<AuditEnt
         .map(|r| {
             let json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
                 let text: Option<String> = r.try_get(col)?;
-                text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
-                    .transpose()
+                text.map(|t| {
+                    serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .transpose()
             };
             Ok(AuditEntry {
                 id: r.try_get("id")?,

@@ -113,21 +113,29 @@ async fn write_periods(conn: &mut Conn, year: i32, start_month: u32) -> Result<(
 
 /// The company's settings.
 pub async fn company(db: &Db) -> Result<Company, StoreError> {
-    let row = sqlx::query("SELECT name, base_currency, fiscal_year_start_month, version FROM company WHERE id = 1")
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found("company", 1))?;
+    let row = sqlx::query(
+        "SELECT name, base_currency, fiscal_year_start_month, version FROM company WHERE id = 1",
+    )
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| StoreError::not_found("company", 1))?;
     Ok(Company {
         name: row.try_get("name")?,
         base_currency: row.try_get("base_currency")?,
-        fiscal_year_start_month: u32::try_from(row.try_get::<i64, _>("fiscal_year_start_month")?).unwrap_or(1),
+        fiscal_year_start_month: u32::try_from(row.try_get::<i64, _>("fiscal_year_start_month")?)
+            .unwrap_or(1),
         version: row.try_get("version")?,
     })
 }
 
 /// Saves the settings if still at `version`, and opens the periods of the fiscal year that
 /// contains `today` under the (possibly new) calendar. Closed periods are never rewritten.
-pub async fn save_company(db: &Db, c: &Company, today: NaiveDate, by: i64) -> Result<(), StoreError> {
+pub async fn save_company(
+    db: &Db,
+    c: &Company,
+    today: NaiveDate,
+    by: i64,
+) -> Result<(), StoreError> {
     let name = c.name.trim();
     if name.is_empty() || name.chars().count() > 120 {
         return Err(DomainError::field("name", "field.required").into());

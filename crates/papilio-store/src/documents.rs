@@ -29,7 +29,11 @@ pub trait ApprovalRule: Send + Sync {
     /// The role whose holder must approve the exception.
     fn required_role(&self) -> &'static str;
     /// `Some(params)` when the document needs this approval; the params explain why.
-    fn check<'c>(&'c self, conn: &'c mut Conn, doc: &'c Document) -> TxFuture<'c, Option<serde_json::Value>>;
+    fn check<'c>(
+        &'c self,
+        conn: &'c mut Conn,
+        doc: &'c Document,
+    ) -> TxFuture<'c, Option<serde_json::Value>>;
 }
 
 /// What approving a document type posts, and how a reverse approval undoes it.
@@ -251,7 +255,11 @@ fn check_draft(draft: &Draft, doc_type: &DocType) -> Vec<FieldError> {
     errors
 }
 
-async fn check_draft_references(conn: &mut Conn, draft: &Draft, doc_type: &DocType) -> Result<(), StoreError> {
+async fn check_draft_references(
+    conn: &mut Conn,
+    draft: &Draft,
+    doc_type: &DocType,
+) -> Result<(), StoreError> {
     let mut errors = Vec::new();
     if let (Some(kind), Some(code)) = (doc_type.partner, &draft.partner) {
         if !reference_exists(conn, kind, code).await? {
@@ -288,13 +296,20 @@ async fn currency_decimals(conn: &mut Conn, currency: Option<&str>) -> Result<u3
         .bind(code.to_owned())
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(|r| r.try_get::<i64, _>("decimals")).transpose()?.map_or(2, |d| u32::try_from(d).unwrap_or(2)))
+    Ok(row
+        .map(|r| r.try_get::<i64, _>("decimals"))
+        .transpose()?
+        .map_or(2, |d| u32::try_from(d).unwrap_or(2)))
 }
 
 /// Takes the next number of `doc_type`'s series for `date`, in the caller's transaction. The
 /// counter row stays locked until commit, so concurrent documents wait for each other and no
 /// number is used twice; a rollback gives the number back, so there are no gaps.
-pub async fn next_number(conn: &mut Conn, doc_type: &DocType, date: NaiveDate) -> Result<String, StoreError> {
+pub async fn next_number(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    date: NaiveDate,
+) -> Result<String, StoreError> {
     let period = doc_type.number.period(date);
     let row = sqlx::query(
         "INSERT INTO number_series (doc_type, period, next_value) VALUES ($1, $2, 1) \
@@ -311,7 +326,13 @@ pub async fn next_number(conn: &mut Conn, doc_type: &DocType, date: NaiveDate) -
 /// Carries `qty` from source line `source_id` into a line of `target`, checking the source is
 /// an approved document of an allowed type and that `qty` is open. The check and the update
 /// are one conditional statement, so concurrent push-downs cannot both take the last of it.
-async fn carry(conn: &mut Conn, target: &DocType, source_id: i64, qty: Decimal, unit: Option<&str>) -> Result<(), StoreError> {
+async fn carry(
+    conn: &mut Conn,
+    target: &DocType,
+    source_id: i64,
+    qty: Decimal,
+    unit: Option<&str>,
+) -> Result<(), StoreError> {
     let row = sqlx::query(
         "SELECT l.line_no, l.quantity, l.carried_qty, l.unit, d.doc_type, d.state, d.number \
          FROM document_lines l JOIN documents d ON d.id = l.document_id WHERE l.id = $1",
@@ -371,7 +392,12 @@ async fn release_carries(conn: &mut Conn, lines: &[Line]) -> Result<(), StoreErr
     Ok(())
 }
 
-async fn insert_lines(conn: &mut Conn, doc_type: &DocType, doc_id: i64, draft: &Draft) -> Result<(), StoreError> {
+async fn insert_lines(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    doc_id: i64,
+    draft: &Draft,
+) -> Result<(), StoreError> {
     let decimals = currency_decimals(conn, draft.currency.as_deref()).await?;
     // Lock source lines in one fixed order (by id) so two push-downs cannot deadlock.
     let mut order: Vec<usize> = (0..draft.lines.len()).collect();
@@ -379,12 +405,22 @@ async fn insert_lines(conn: &mut Conn, doc_type: &DocType, doc_id: i64, draft: &
     for i in order {
         let Some(line) = draft.lines.get(i) else { continue };
         if let Some(source) = line.source_line_id {
-            carry(conn, doc_type, source, line.quantity, line.unit.as_deref()).await.map_err(|e| match e {
-                StoreError::Domain(DomainError::Invalid(errors)) => StoreError::Domain(DomainError::Invalid(
-                    errors.into_iter().map(|mut f| { f.field = format!("lines[{i}].{}", f.field); f }).collect(),
-                )),
-                other => other,
-            })?;
+            carry(conn, doc_type, source, line.quantity, line.unit.as_deref()).await.map_err(
+                |e| match e {
+                    StoreError::Domain(DomainError::Invalid(errors)) => {
+                        StoreError::Domain(DomainError::Invalid(
+                            errors
+                                .into_iter()
+                                .map(|mut f| {
+                                    f.field = format!("lines[{i}].{}", f.field);
+                                    f
+                                })
+                                .collect(),
+                        ))
+                    }
+                    other => other,
+                },
+            )?;
         }
     }
     for (i, line) in draft.lines.iter().enumerate() {
@@ -413,7 +449,12 @@ async fn insert_lines(conn: &mut Conn, doc_type: &DocType, doc_id: i64, draft: &
 }
 
 /// Creates a draft document with the next number of its series.
-pub async fn create(db: &Db, doc_type: &DocType, draft: &Draft, actor: &Actor) -> Result<Document, StoreError> {
+pub async fn create(
+    db: &Db,
+    doc_type: &DocType,
+    draft: &Draft,
+    actor: &Actor,
+) -> Result<Document, StoreError> {
     let errors = check_draft(draft, doc_type);
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors).into());
@@ -629,7 +670,12 @@ pub async fn transition(
         })
     })
     .await?;
-    tracing::info!(document.id = id, document.r#type = doc_type.code, action = action.code(), "document moved");
+    tracing::info!(
+        document.id = id,
+        document.r#type = doc_type.code,
+        action = action.code(),
+        "document moved"
+    );
     get(db, id).await
 }
 
@@ -639,11 +685,18 @@ async fn open_requests(conn: &mut Conn, id: i64) -> Result<Vec<PendingApproval>,
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
-        .map(|r| Ok(PendingApproval { rule: r.try_get("rule_code")?, role: r.try_get("required_role")? }))
+        .map(|r| {
+            Ok(PendingApproval { rule: r.try_get("rule_code")?, role: r.try_get("required_role")? })
+        })
         .collect()
 }
 
-async fn decide_requests(conn: &mut Conn, id: i64, status: &str, user_id: i64) -> Result<(), StoreError> {
+async fn decide_requests(
+    conn: &mut Conn,
+    id: i64,
+    status: &str,
+    user_id: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE approval_requests SET status = $1, decided_by = $2, decided_at = $3 WHERE document_id = $4 AND status = 'open'",
     )
@@ -731,7 +784,9 @@ fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
 }
 
 async fn load(conn: &mut Conn, id: i64) -> Result<Document, StoreError> {
-    let sql = format!("SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by WHERE d.id = $1");
+    let sql = format!(
+        "SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by WHERE d.id = $1"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
     let mut doc = read_header(&row.ok_or_else(|| StoreError::not_found("document", id))?)?;
     let lines = sqlx::query("SELECT * FROM document_lines WHERE document_id = $1 ORDER BY line_no")
@@ -782,11 +837,14 @@ pub async fn list(db: &Db, doc_type: &str, q: &DocQuery) -> Result<Page<Document
     if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         binds.push(format!("%{}%", search.to_lowercase()));
         let n = binds.len();
-        filter.push_str(&format!(" AND (LOWER(d.number) LIKE ${n} OR LOWER(COALESCE(d.partner, '')) LIKE ${n})"));
+        filter.push_str(&format!(
+            " AND (LOWER(d.number) LIKE ${n} OR LOWER(COALESCE(d.partner, '')) LIKE ${n})"
+        ));
     }
     let per_page = q.per_page.clamp(1, 500);
     let page = q.page.max(1);
-    let mut count = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM documents d {filter}")));
+    let mut count =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM documents d {filter}")));
     for b in &binds {
         count = count.bind(b.clone());
     }
@@ -801,7 +859,12 @@ pub async fn list(db: &Db, doc_type: &str, q: &DocQuery) -> Result<Page<Document
         query = query.bind(b.clone());
     }
     let rows = query.fetch_all(db.pool()).await?;
-    Ok(Page { rows: rows.iter().map(read_header).collect::<Result<_, _>>()?, total, page, per_page })
+    Ok(Page {
+        rows: rows.iter().map(read_header).collect::<Result<_, _>>()?,
+        total,
+        page,
+        per_page,
+    })
 }
 
 /// One document in a flow view.
@@ -819,7 +882,11 @@ pub struct FlowNode {
     pub depth: i32,
 }
 
-async fn linked_documents(db: &Db, ids: &BTreeSet<i64>, upstream: bool) -> Result<BTreeSet<i64>, StoreError> {
+async fn linked_documents(
+    db: &Db,
+    ids: &BTreeSet<i64>,
+    upstream: bool,
+) -> Result<BTreeSet<i64>, StoreError> {
     let sql = if upstream {
         "SELECT DISTINCT s.document_id AS doc FROM document_lines t JOIN document_lines s ON s.id = t.source_line_id \
          WHERE t.document_id = $1"

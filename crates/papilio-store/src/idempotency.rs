@@ -23,7 +23,13 @@ pub enum Claim {
 }
 
 /// Claims `key` for this user and request, or returns what happened to it before.
-pub async fn claim(db: &Db, user_id: i64, key: &str, method: &str, path: &str) -> Result<Claim, StoreError> {
+pub async fn claim(
+    db: &Db,
+    user_id: i64,
+    key: &str,
+    method: &str,
+    path: &str,
+) -> Result<Claim, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (user_id, idem_key, method, path, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, idem_key) DO NOTHING",
@@ -86,10 +92,12 @@ pub async fn finish(
 
 /// Releases a claim whose request failed before answering, so the client may try again.
 pub async fn release(db: &Db, user_id: i64, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND status IS NULL")
-        .bind(user_id)
-        .bind(key.to_owned())
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND status IS NULL",
+    )
+    .bind(user_id)
+    .bind(key.to_owned())
+    .execute(db.pool())
+    .await?;
     Ok(())
 }

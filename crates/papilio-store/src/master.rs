@@ -76,15 +76,20 @@ fn read_row(def: &EntityDef, row: &AnyRow) -> Result<MasterRow, StoreError> {
     let mut values = Record::new();
     for field in def.fields {
         let value = match field.kind {
-            FieldKind::Decimal { .. } => {
-                row.try_get::<Option<i64>, _>(field.name)?.map_or(Value::Null, |v| Value::Dec(from_scaled(v)))
+            FieldKind::Decimal { .. } => row
+                .try_get::<Option<i64>, _>(field.name)?
+                .map_or(Value::Null, |v| Value::Dec(from_scaled(v))),
+            FieldKind::Int { .. } => {
+                row.try_get::<Option<i64>, _>(field.name)?.map_or(Value::Null, Value::Int)
             }
-            FieldKind::Int { .. } => row.try_get::<Option<i64>, _>(field.name)?.map_or(Value::Null, Value::Int),
-            FieldKind::Bool => Value::Bool(row.try_get::<Option<i64>, _>(field.name)?.unwrap_or(0) != 0),
+            FieldKind::Bool => {
+                Value::Bool(row.try_get::<Option<i64>, _>(field.name)?.unwrap_or(0) != 0)
+            }
             FieldKind::Date => match row.try_get::<Option<String>, _>(field.name)? {
                 None => Value::Null,
                 Some(text) => Value::Date(
-                    text.parse().map_err(|_| StoreError::Corrupt(format!("{}: {text}", field.name)))?,
+                    text.parse()
+                        .map_err(|_| StoreError::Corrupt(format!("{}: {text}", field.name)))?,
                 ),
             },
             _ => row.try_get::<Option<String>, _>(field.name)?.map_or(Value::Null, Value::Text),
@@ -100,7 +105,8 @@ fn bind_value<'q>(
     kind: FieldKind,
     value: &Value,
 ) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
-    let numeric = matches!(kind, FieldKind::Decimal { .. } | FieldKind::Int { .. } | FieldKind::Bool);
+    let numeric =
+        matches!(kind, FieldKind::Decimal { .. } | FieldKind::Int { .. } | FieldKind::Bool);
     Ok(match value {
         Value::Null if numeric => query.bind(None::<i64>),
         Value::Null => query.bind(None::<String>),
@@ -108,7 +114,8 @@ fn bind_value<'q>(
         Value::Int(i) => query.bind(*i),
         Value::Bool(b) => query.bind(i64::from(*b)),
         Value::Dec(d) => {
-            let scaled = to_scaled(*d).ok_or_else(|| StoreError::Corrupt(format!("decimal {d}")))?;
+            let scaled =
+                to_scaled(*d).ok_or_else(|| StoreError::Corrupt(format!("decimal {d}")))?;
             query.bind(scaled)
         }
         Value::Date(d) => query.bind(d.format("%Y-%m-%d").to_string()),
@@ -138,7 +145,8 @@ pub async fn check_references(
 ) -> Result<(), StoreError> {
     let mut errors = Vec::new();
     for field in def.fields {
-        let (FieldKind::Ref(target), Some(Value::Text(code))) = (field.kind, values.get(field.name))
+        let (FieldKind::Ref(target), Some(Value::Text(code))) =
+            (field.kind, values.get(field.name))
         else {
             continue;
         };
@@ -155,7 +163,8 @@ pub async fn reference_exists(conn: &mut Conn, kind: &str, code: &str) -> Result
         return Ok(false);
     };
     let sql = format!("SELECT 1 AS one FROM {table} WHERE {column} = $1");
-    let found = sqlx::query(AssertSqlSafe(sql)).bind(code.to_owned()).fetch_optional(&mut *conn).await?;
+    let found =
+        sqlx::query(AssertSqlSafe(sql)).bind(code.to_owned()).fetch_optional(&mut *conn).await?;
     Ok(found.is_some())
 }
 
@@ -208,13 +217,18 @@ pub async fn insert(
     check_references(conn, def, values).await?;
     check_unique(conn, def, values, None).await?;
     let id = insert_unchecked(conn, def, values).await?;
-    audit::record(conn, def.kind, id, "create", Some(user_id), None, Some(record_json(values))).await?;
+    audit::record(conn, def.kind, id, "create", Some(user_id), None, Some(record_json(values)))
+        .await?;
     Ok(MasterRow { id, version: 1, values: values.clone() })
 }
 
 /// Inserts without reference or uniqueness pre-checks (the importer checks a whole file at
 /// once); constraint violations still stop it.
-pub async fn insert_unchecked(conn: &mut Conn, def: &EntityDef, values: &Record) -> Result<i64, StoreError> {
+pub async fn insert_unchecked(
+    conn: &mut Conn,
+    def: &EntityDef,
+    values: &Record,
+) -> Result<i64, StoreError> {
     let id = new_id();
     let now = now_text();
     let params: Vec<String> = (1..=def.fields.len() + 3).map(|i| format!("${i}")).collect();
@@ -251,8 +265,10 @@ pub async fn get(conn: &mut Conn, def: &EntityDef, id: i64) -> Result<MasterRow,
 
 /// Reads one row by its code.
 pub async fn get_by_code(db: &Db, def: &EntityDef, code: &str) -> Result<MasterRow, StoreError> {
-    let sql = format!("SELECT id, version, {} FROM {} WHERE code = $1", column_list(def), def.table);
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(code.to_uppercase()).fetch_optional(db.pool()).await?;
+    let sql =
+        format!("SELECT id, version, {} FROM {} WHERE code = $1", column_list(def), def.table);
+    let row =
+        sqlx::query(AssertSqlSafe(sql)).bind(code.to_uppercase()).fetch_optional(db.pool()).await?;
     let row = row.ok_or_else(|| StoreError::not_found(def.kind, code))?;
     read_row(def, &row)
 }
@@ -348,8 +364,16 @@ pub async fn delete(
             }
         }
         Ok(_) => {
-            audit::record(conn, def.kind, id, "delete", Some(user_id), Some(record_json(&before.values)), None)
-                .await?;
+            audit::record(
+                conn,
+                def.kind,
+                id,
+                "delete",
+                Some(user_id),
+                Some(record_json(&before.values)),
+                None,
+            )
+            .await?;
             Ok(())
         }
     }
@@ -360,9 +384,13 @@ pub async fn list(db: &Db, def: &EntityDef, q: &ListQuery) -> Result<Page<Master
     let mut conditions = Vec::new();
     let mut binds: Vec<(FieldKind, Value)> = Vec::new();
     if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        binds.push((FieldKind::Text { max: 0 }, Value::Text(format!("%{}%", search.to_lowercase()))));
+        binds.push((
+            FieldKind::Text { max: 0 },
+            Value::Text(format!("%{}%", search.to_lowercase())),
+        ));
         let n = binds.len();
-        let ors: Vec<String> = def.search_fields().map(|f| format!("LOWER({}) LIKE ${n}", f.name)).collect();
+        let ors: Vec<String> =
+            def.search_fields().map(|f| format!("LOWER({}) LIKE ${n}", f.name)).collect();
         conditions.push(format!("({})", ors.join(" OR ")));
     }
     for (name, raw) in &q.filters {
@@ -374,10 +402,16 @@ pub async fn list(db: &Db, def: &EntityDef, q: &ListQuery) -> Result<Page<Master
         binds.push((field.kind, value));
         conditions.push(format!("{} = ${}", field.name, binds.len()));
     }
-    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
 
     let sort = match q.sort.as_deref() {
-        Some(name) => def.field(name).ok_or_else(|| DomainError::field("sort", "field.unknown"))?.name,
+        Some(name) => {
+            def.field(name).ok_or_else(|| DomainError::field("sort", "field.unknown"))?.name
+        }
         None if def.has_code() => "code",
         None => "id",
     };
@@ -411,7 +445,8 @@ pub async fn list(db: &Db, def: &EntityDef, q: &ListQuery) -> Result<Page<Master
 /// Every row of `def` in code (or id) order, for export.
 pub async fn all(db: &Db, def: &EntityDef) -> Result<Vec<MasterRow>, StoreError> {
     let order = if def.has_code() { "code" } else { "id" };
-    let sql = format!("SELECT id, version, {} FROM {} ORDER BY {order}", column_list(def), def.table);
+    let sql =
+        format!("SELECT id, version, {} FROM {} ORDER BY {order}", column_list(def), def.table);
     let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
     rows.iter().map(|r| read_row(def, r)).collect()
 }

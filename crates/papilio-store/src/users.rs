@@ -3,12 +3,12 @@
 //! Passwords are hashed with argon2id. Session and API tokens are random 256-bit values; only
 //! their SHA-256 is stored, so a leaked database does not leak a usable token.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use chrono::{Duration, Utc};
-use papilio_core::access::{self, Action, Grant};
 use papilio_core::DomainError;
+use papilio_core::access::{self, Action, Grant};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -134,10 +134,14 @@ pub struct Role {
 
 /// Every role with its grants.
 pub async fn roles(db: &Db) -> Result<Vec<Role>, StoreError> {
-    let rows = sqlx::query("SELECT code, builtin FROM roles ORDER BY builtin DESC, code").fetch_all(db.pool()).await?;
-    let grant_rows = sqlx::query("SELECT role_code, resource, action FROM role_grants ORDER BY resource, action")
+    let rows = sqlx::query("SELECT code, builtin FROM roles ORDER BY builtin DESC, code")
         .fetch_all(db.pool())
         .await?;
+    let grant_rows = sqlx::query(
+        "SELECT role_code, resource, action FROM role_grants ORDER BY resource, action",
+    )
+    .fetch_all(db.pool())
+    .await?;
     let mut out = Vec::new();
     for r in rows {
         let code: String = r.try_get("code")?;
@@ -156,7 +160,9 @@ pub async fn roles(db: &Db) -> Result<Vec<Role>, StoreError> {
 
 /// Creates or redefines a role of the administrator's own. Built-in roles cannot be redefined.
 pub async fn save_role(db: &Db, code: &str, grants: &[Grant], by: i64) -> Result<(), StoreError> {
-    let ok = !code.is_empty() && code.len() <= 32 && code.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
     if !ok {
         return Err(DomainError::field("code", "role.bad_code").into());
     }
@@ -216,10 +222,11 @@ fn read_user(r: &sqlx::any::AnyRow, roles: Vec<String>) -> Result<User, StoreErr
 }
 
 async fn roles_of(db: &Db, user_id: i64) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT role_code FROM user_roles WHERE user_id = $1 ORDER BY role_code")
-        .bind(user_id)
-        .fetch_all(db.pool())
-        .await?;
+    let rows =
+        sqlx::query("SELECT role_code FROM user_roles WHERE user_id = $1 ORDER BY role_code")
+            .bind(user_id)
+            .fetch_all(db.pool())
+            .await?;
     rows.iter().map(|r| r.try_get("role_code").map_err(StoreError::from)).collect()
 }
 
@@ -273,11 +280,20 @@ pub async fn create_user(
 }
 
 async fn set_roles_in(conn: &mut Conn, user_id: i64, roles: &[String]) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
     for role in roles {
-        let exists = sqlx::query("SELECT code FROM roles WHERE code = $1").bind(role.clone()).fetch_optional(&mut *conn).await?;
+        let exists = sqlx::query("SELECT code FROM roles WHERE code = $1")
+            .bind(role.clone())
+            .fetch_optional(&mut *conn)
+            .await?;
         if exists.is_none() {
-            return Err(DomainError::Invalid(vec![papilio_core::FieldError::new("roles", "user.unknown_role").with("value", role)]).into());
+            return Err(DomainError::Invalid(vec![
+                papilio_core::FieldError::new("roles", "user.unknown_role").with("value", role),
+            ])
+            .into());
         }
         sqlx::query("INSERT INTO user_roles (user_id, role_code) VALUES ($1, $2)")
             .bind(user_id)
@@ -340,12 +356,21 @@ pub async fn set_locale(db: &Db, id: i64, locale: &str) -> Result<(), StoreError
     if !LOCALES.contains(&locale) {
         return Err(DomainError::field("locale", "field.not_choice").into());
     }
-    sqlx::query("UPDATE users SET locale = $1 WHERE id = $2").bind(locale.to_owned()).bind(id).execute(db.pool()).await?;
+    sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
+        .bind(locale.to_owned())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
 /// Sets a new password and ends the user's sessions.
-pub async fn set_password(db: &Db, username: &str, password: &str, by: Option<i64>) -> Result<(), StoreError> {
+pub async fn set_password(
+    db: &Db,
+    username: &str,
+    password: &str,
+    by: Option<i64>,
+) -> Result<(), StoreError> {
     check_password_policy(password)?;
     let hash = hash_password(password)?;
     db.write(|conn, _| {
@@ -380,7 +405,9 @@ pub async fn user_by_id(db: &Db, id: i64) -> Result<User, StoreError> {
 pub async fn list_users(db: &Db) -> Result<Vec<User>, StoreError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
-    let all_roles = sqlx::query("SELECT user_id, role_code FROM user_roles ORDER BY role_code").fetch_all(db.pool()).await?;
+    let all_roles = sqlx::query("SELECT user_id, role_code FROM user_roles ORDER BY role_code")
+        .fetch_all(db.pool())
+        .await?;
     rows.iter()
         .map(|r| {
             let id: i64 = r.try_get("id")?;
@@ -448,11 +475,16 @@ pub async fn authenticate(
         Some(r) => {
             let hash: String = r.try_get("password_hash")?;
             let active = r.try_get::<i64, _>("active")? != 0;
-            (verify_password(password, &hash) && active).then(|| r.try_get::<i64, _>("id")).transpose()?
+            (verify_password(password, &hash) && active)
+                .then(|| r.try_get::<i64, _>("id"))
+                .transpose()?
         }
         None => {
             // Spend the same time as a real check so timing does not reveal user names.
-            let _ = verify_password(password, "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000");
+            let _ = verify_password(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000",
+            );
             None
         }
     };
@@ -485,7 +517,8 @@ pub struct Session {
 pub async fn create_session(db: &Db, user_id: i64) -> Result<Session, StoreError> {
     let token = random_token();
     let csrf_token = random_token();
-    let expires = (Utc::now() + Duration::hours(SESSION_HOURS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let expires = (Utc::now() + Duration::hours(SESSION_HOURS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(token_hash(&token))
         .bind(user_id)
@@ -508,14 +541,21 @@ pub async fn session(db: &Db, token: &str) -> Result<Option<Session>, StoreError
     .fetch_optional(db.pool())
     .await?;
     row.map(|r| {
-        Ok(Session { token: token.to_owned(), csrf_token: r.try_get("csrf_token")?, user_id: r.try_get("user_id")? })
+        Ok(Session {
+            token: token.to_owned(),
+            csrf_token: r.try_get("csrf_token")?,
+            user_id: r.try_get("user_id")?,
+        })
     })
     .transpose()
 }
 
 /// Ends a session.
 pub async fn delete_session(db: &Db, token: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash(token)).execute(db.pool()).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
@@ -563,7 +603,11 @@ pub async fn user_for_api_token(db: &Db, secret: &str) -> Result<Option<i64>, St
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2").bind(now_text()).bind(hash).execute(db.pool()).await?;
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+        .bind(now_text())
+        .bind(hash)
+        .execute(db.pool())
+        .await?;
     Ok(Some(row.try_get("user_id")?))
 }
 

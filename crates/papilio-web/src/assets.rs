@@ -23,7 +23,10 @@ async fn asset(Path(path): Path<String>) -> Response {
         Some(file) => {
             let mime = mime_guess::from_path(&path).first_or_octet_stream();
             (
-                [(header::CONTENT_TYPE, mime.as_ref().to_owned()), (header::CACHE_CONTROL, "public, max-age=3600".to_owned())],
+                [
+                    (header::CONTENT_TYPE, mime.as_ref().to_owned()),
+                    (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+                ],
                 file.data.into_owned(),
             )
                 .into_response()

@@ -92,7 +92,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for CurrentUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<CurrentUser>().cloned())
     }
 }
@@ -112,7 +115,9 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// The language for a visitor who is not signed in: the language cookie, then the browser's
 /// preference, then Chinese.
 pub fn anonymous_locale(headers: &HeaderMap) -> String {
-    if let Some(lang) = cookie(headers, LANG_COOKIE).filter(|l| users::LOCALES.contains(&l.as_str())) {
+    if let Some(lang) =
+        cookie(headers, LANG_COOKIE).filter(|l| users::LOCALES.contains(&l.as_str()))
+    {
         return lang;
     }
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -120,7 +125,10 @@ pub fn anonymous_locale(headers: &HeaderMap) -> String {
     if first.starts_with("en") { "en".into() } else { "zh-CN".into() }
 }
 
-async fn resolve_user(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentUser>, AppError> {
+async fn resolve_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>, AppError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -152,7 +160,11 @@ fn unsafe_method(method: &Method) -> bool {
 const FORM_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Resolves user and locale, checks CSRF, then runs the handler inside the request context.
-pub async fn context(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+pub async fn context(
+    State(state): State<AppState>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     req.extensions_mut().insert(state.clone());
     let api = req.uri().path().starts_with("/api/");
     let headers = req.headers().clone();
@@ -165,7 +177,11 @@ pub async fn context(State(state): State<AppState>, mut req: Request<Body>, next
     REQUEST.scope(ctx, guarded(user, req, next)).await
 }
 
-async fn guarded(user: Result<Option<CurrentUser>, AppError>, mut req: Request<Body>, next: Next) -> Response {
+async fn guarded(
+    user: Result<Option<CurrentUser>, AppError>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     use axum::response::IntoResponse;
     let user = match user {
         Ok(u) => u,
@@ -186,7 +202,8 @@ async fn guarded(user: Result<Option<CurrentUser>, AppError>, mut req: Request<B
 /// Passes the request on if it carries `expected` in the CSRF header, the `_csrf` query
 /// parameter, or the `_csrf` field of a URL-encoded form (whose body is then put back).
 async fn check_csrf(req: Request<Body>, expected: &str) -> Result<Request<Body>, AppError> {
-    let header_token = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header_token =
+        req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let query_token = req.uri().query().and_then(|q| form_value(q.as_bytes(), CSRF_FIELD));
     if header_token.as_deref() == Some(expected) || query_token.as_deref() == Some(expected) {
         return Ok(req);
@@ -200,7 +217,8 @@ async fn check_csrf(req: Request<Body>, expected: &str) -> Result<Request<Body>,
         return Err(AppError::CsrfFailed);
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let bytes =
+        axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| AppError::PayloadTooLarge)?;
     if form_value(&bytes, CSRF_FIELD).as_deref() != Some(expected) {
         return Err(AppError::CsrfFailed);
     }

@@ -84,7 +84,9 @@ impl AppError {
             AppError::Forbidden { .. } | AppError::CsrfFailed => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::BadRequest { code: "unsupported_media_type", .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::BadRequest { code: "unsupported_media_type", .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Throttled => StatusCode::TOO_MANY_REQUESTS,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -135,23 +137,41 @@ impl AppError {
             AppError::Store(StoreError::NotFound { entity, key })
             | AppError::Store(StoreError::Stale { entity, key })
             | AppError::Store(StoreError::InUse { entity, key }) => {
-                vec![("entity".into(), i18n::entity_label(locale, entity)), ("key".into(), key.clone())]
+                vec![
+                    ("entity".into(), i18n::entity_label(locale, entity)),
+                    ("key".into(), key.clone()),
+                ]
             }
             AppError::Store(StoreError::Duplicate { entity, fields }) => vec![
                 ("entity".into(), i18n::entity_label(locale, entity)),
-                ("fields".into(), fields.iter().map(|f| i18n::field_label(locale, entity, f)).collect::<Vec<_>>().join(", ")),
+                (
+                    "fields".into(),
+                    fields
+                        .iter()
+                        .map(|f| i18n::field_label(locale, entity, f))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
             ],
-            AppError::Store(StoreError::Domain(DomainError::IllegalTransition { state, action })) => vec![
+            AppError::Store(StoreError::Domain(DomainError::IllegalTransition {
+                state,
+                action,
+            })) => vec![
                 ("state".into(), i18n::tr(locale, &format!("state.{state}"))),
                 ("action".into(), i18n::tr(locale, &format!("doc_action.{action}"))),
             ],
-            AppError::Store(StoreError::Domain(DomainError::OverCarry { line, open, requested })) => vec![
+            AppError::Store(StoreError::Domain(DomainError::OverCarry {
+                line,
+                open,
+                requested,
+            })) => vec![
                 ("line".into(), line.to_string()),
                 ("open".into(), open.clone()),
                 ("requested".into(), requested.clone()),
             ],
             AppError::Invalid(fields) => {
-                let first = fields.first().map(|f| i18n::field_error(locale, "", f)).unwrap_or_default();
+                let first =
+                    fields.first().map(|f| i18n::field_error(locale, "", f)).unwrap_or_default();
                 vec![("first".into(), first), ("count".into(), fields.len().to_string())]
             }
             _ => Vec::new(),
@@ -175,7 +195,11 @@ impl IntoResponse for AppError {
             if matches!(self, AppError::Unauthenticated) {
                 return Redirect::to("/login").into_response();
             }
-            let page = crate::views::ErrorPage::new(&ctx.locale, status.as_u16(), self.message(&ctx.locale));
+            let page = crate::views::ErrorPage::new(
+                &ctx.locale,
+                status.as_u16(),
+                self.message(&ctx.locale),
+            );
             return match askama::Template::render(&page) {
                 Ok(html) => (status, Html(html)).into_response(),
                 Err(_) => (status, self.message(&ctx.locale)).into_response(),

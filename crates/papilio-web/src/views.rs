@@ -95,22 +95,41 @@ impl Chrome {
     }
 }
 
-fn area_links(user: &CurrentUser, locale: &str, area: &str, doc_types: &[(String, String)]) -> Vec<NavLink> {
+fn area_links(
+    user: &CurrentUser,
+    locale: &str,
+    area: &str,
+    doc_types: &[(String, String)],
+) -> Vec<NavLink> {
     let mut links: Vec<NavLink> = doc_types
         .iter()
         .filter(|(code, a)| a == area && user.can(code, area, Action::Read))
-        .map(|(code, _)| NavLink { label: i18n::entity_label(locale, code), href: format!("/d/{code}") })
+        .map(|(code, _)| NavLink {
+            label: i18n::entity_label(locale, code),
+            href: format!("/d/{code}"),
+        })
         .collect();
     links.extend(
         entities::ALL
             .iter()
             .filter(|d| d.area == area && user.can(d.kind, area, Action::Read))
-            .map(|d| NavLink { label: i18n::entity_label(locale, d.kind), href: format!("/m/{}", d.kind) }),
+            .map(|d| NavLink {
+                label: i18n::entity_label(locale, d.kind),
+                href: format!("/m/{}", d.kind),
+            }),
     );
     if area == "admin" {
-        for (resource, href) in [("user", "/admin/users"), ("role", "/admin/roles"), ("settings", "/admin/settings"), ("audit", "/admin/audit")] {
+        for (resource, href) in [
+            ("user", "/admin/users"),
+            ("role", "/admin/roles"),
+            ("settings", "/admin/settings"),
+            ("audit", "/admin/audit"),
+        ] {
             if user.can(resource, "admin", Action::Read) {
-                links.push(NavLink { label: i18n::tr(locale, &format!("admin.{resource}")), href: href.to_owned() });
+                links.push(NavLink {
+                    label: i18n::tr(locale, &format!("admin.{resource}")),
+                    href: href.to_owned(),
+                });
             }
         }
     }

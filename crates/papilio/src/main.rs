@@ -97,7 +97,8 @@ enum UserCommand {
 }
 
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("PAPILIO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_env("PAPILIO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -147,24 +148,39 @@ async fn main() -> anyhow::Result<()> {
                     Some(p) => (p, false),
                     None => (generate_password(), true),
                 };
-                users::create_user(&db, "admin", "Administrator", &password, "zh-CN", &["administrator".to_owned()], None)
-                    .await
-                    .context("cannot create the administrator")?;
+                users::create_user(
+                    &db,
+                    "admin",
+                    "Administrator",
+                    &password,
+                    "zh-CN",
+                    &["administrator".to_owned()],
+                    None,
+                )
+                .await
+                .context("cannot create the administrator")?;
                 if generated {
-                    say(&format!("Created user 'admin' with password: {password}\n(shown once; change it with `papilio user passwd admin`)"));
+                    say(&format!(
+                        "Created user 'admin' with password: {password}\n(shown once; change it with `papilio user passwd admin`)"
+                    ));
                 } else {
                     say("Created user 'admin' with the password given.");
                 }
             }
             let mut state = papilio_web::AppState::new(db);
             state.secure_cookies = secure_cookies;
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             say(&format!("Papilio is serving on http://{}", listener.local_addr()?));
-            axum::serve(listener, papilio_web::app(state).into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            axum::serve(
+                listener,
+                papilio_web::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
         }
         Command::Migrate => {
             open(&cli.database).await?;
@@ -180,7 +196,8 @@ async fn main() -> anyhow::Result<()> {
                         None => (generate_password(), true),
                     };
                     let display = name.unwrap_or_else(|| username.clone());
-                    users::create_user(&db, &username, &display, &password, &locale, &roles, None).await?;
+                    users::create_user(&db, &username, &display, &password, &locale, &roles, None)
+                        .await?;
                     if generated {
                         say(&format!("Created user '{username}' with password: {password}"));
                     } else {
@@ -202,7 +219,14 @@ async fn main() -> anyhow::Result<()> {
                 UserCommand::List => {
                     for u in users::list_users(&db).await? {
                         let state = if u.active { "active" } else { "inactive" };
-                        say(&format!("{:<20} {:<24} {:<6} {:<8} {}", u.username, u.display_name, u.locale, state, u.roles.join(",")));
+                        say(&format!(
+                            "{:<20} {:<24} {:<6} {:<8} {}",
+                            u.username,
+                            u.display_name,
+                            u.locale,
+                            state,
+                            u.roles.join(",")
+                        ));
                     }
                 }
             }

@@ -126,7 +126,10 @@ async fn update(
     let input = raw_input(map)?;
     let changes = schema::validate(def, &input, true).map_err(AppError::Invalid)?;
     let uid = user.user.id;
-    let row = state.db.write(|conn, _| Box::pin(master::update(conn, def, id, version, &changes, uid))).await?;
+    let row = state
+        .db
+        .write(|conn, _| Box::pin(master::update(conn, def, id, version, &changes, uid)))
+        .await?;
     Ok(axum::Json(row_json(&row)).into_response())
 }
 

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod documents;
 pub mod master;
+pub mod transfer;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .merge(master::routes())
         .merge(documents::routes())
         .merge(admin::routes())
+        .merge(transfer::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))
 }
@@ -62,7 +64,9 @@ pub fn scalar_text(field: &str, value: &Json) -> Result<String, papilio_core::Fi
         Json::Bool(b) => Ok(b.to_string()),
         Json::Number(n) => Ok(n.to_string()),
         Json::String(s) => Ok(s.clone()),
-        Json::Array(_) | Json::Object(_) => Err(papilio_core::FieldError::new(field, "field.wrong_type")),
+        Json::Array(_) | Json::Object(_) => {
+            Err(papilio_core::FieldError::new(field, "field.wrong_type"))
+        }
     }
 }
 
@@ -102,13 +106,18 @@ async fn idempotent(req: Request<Body>, next: Next) -> Response {
     match idempotency::claim(&state.db, user.user.id, &key, "POST", &path).await {
         Err(e) => AppError::from(e).into_response(),
         Ok(Claim::Mismatch) => invalid("Idempotency-Key", "idempotency.key_reused").into_response(),
-        Ok(Claim::InProgress) => AppError::BadRequest { code: "idempotency_in_progress", field: None }.into_response(),
+        Ok(Claim::InProgress) => {
+            AppError::BadRequest { code: "idempotency_in_progress", field: None }.into_response()
+        }
         Ok(Claim::Done(status, content_type, body)) => {
-            let mut response = (axum::http::StatusCode::from_u16(status).unwrap_or_default(), body).into_response();
+            let mut response = (axum::http::StatusCode::from_u16(status).unwrap_or_default(), body)
+                .into_response();
             if let Ok(v) = header::HeaderValue::from_str(&content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            response.headers_mut().insert("idempotent-replay", header::HeaderValue::from_static("true"));
+            response
+                .headers_mut()
+                .insert("idempotent-replay", header::HeaderValue::from_static("true"));
             response
         }
         Ok(Claim::Claimed) => {
@@ -119,9 +128,23 @@ async fn idempotent(req: Request<Body>, next: Next) -> Response {
             }
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
-            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            if let Err(e) = idempotency::finish(&state.db, user.user.id, &key, parts.status.as_u16(), &content_type, &text).await {
+            if let Err(e) = idempotency::finish(
+                &state.db,
+                user.user.id,
+                &key,
+                parts.status.as_u16(),
+                &content_type,
+                &text,
+            )
+            .await
+            {
                 tracing::warn!(error = %e, "idempotency answer not stored");
             }
             Response::from_parts(parts, Body::from(bytes))

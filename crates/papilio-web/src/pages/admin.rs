@@ -1,8 +1,8 @@
 //! Administration pages: users, roles, company settings, API tokens, the audit trail.
 
+use askama::Template;
 use axum::Router;
 use axum::response::Response;
-use askama::Template;
 use papilio_store::audit::AuditEntry;
 
 use crate::AppState;
@@ -67,10 +67,13 @@ pub fn audit_rows(locale: &str, entries: Vec<AuditEntry>) -> Vec<AuditRow> {
         .map(|e| {
             let before = flat(e.before.as_ref());
             let after = flat(e.after.as_ref());
-            let mut keys: Vec<String> = before.iter().chain(after.iter()).map(|(k, _)| k.clone()).collect();
+            let mut keys: Vec<String> =
+                before.iter().chain(after.iter()).map(|(k, _)| k.clone()).collect();
             keys.sort();
             keys.dedup();
-            let find = |list: &[(String, String)], k: &str| list.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let find = |list: &[(String, String)], k: &str| {
+                list.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default()
+            };
             let changes = keys
                 .into_iter()
                 .filter_map(|k| {

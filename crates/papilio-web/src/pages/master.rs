@@ -21,7 +21,9 @@ use crate::ctx::CurrentUser;
 use crate::error::AppError;
 use crate::i18n;
 use crate::pages::{chrome, render};
-use crate::views::{Cell, Column, Filter, FormField, ListRow, MasterFormPage, MasterListPage, Pager};
+use crate::views::{
+    Cell, Column, Filter, FormField, ListRow, MasterFormPage, MasterListPage, Pager,
+};
 
 /// `/m/...` routes.
 pub fn routes() -> Router<AppState> {
@@ -45,7 +47,11 @@ pub fn parse_id(id: &str) -> Result<i64, AppError> {
 
 /// Builds a [`ListQuery`] from query-string pairs: `q`, `sort`, `dir`, `page`, `per_page` and
 /// `f.<field>` (pages) or `<field>` (API) filters.
-pub fn list_query(def: &EntityDef, params: &[(String, String)], filter_prefix: &str) -> Result<ListQuery, AppError> {
+pub fn list_query(
+    def: &EntityDef,
+    params: &[(String, String)],
+    filter_prefix: &str,
+) -> Result<ListQuery, AppError> {
     let mut q = ListQuery { page: 1, per_page: 40, ..ListQuery::default() };
     for (key, value) in params {
         match key.as_str() {
@@ -69,7 +75,9 @@ pub fn list_query(def: &EntityDef, params: &[(String, String)], filter_prefix: &
         }
     }
     if !(1..=500).contains(&q.per_page) {
-        return Err(AppError::Invalid(vec![FieldError::new("per_page", "field.out_of_range").with("min", 1).with("max", 500)]));
+        return Err(AppError::Invalid(vec![
+            FieldError::new("per_page", "field.out_of_range").with("min", 1).with("max", 500),
+        ]));
     }
     Ok(q)
 }
@@ -81,7 +89,9 @@ fn bad_param(name: &str) -> AppError {
 /// How a value shows in a list cell or form input, translated where it is a choice or flag.
 pub fn display(locale: &str, field: &schema::FieldDef, value: &Value) -> String {
     match (field.kind, value) {
-        (FieldKind::Bool, Value::Bool(b)) => i18n::tr(locale, if *b { "common.yes" } else { "common.no" }),
+        (FieldKind::Bool, Value::Bool(b)) => {
+            i18n::tr(locale, if *b { "common.yes" } else { "common.no" })
+        }
         (FieldKind::Choice(_), Value::Text(code)) => i18n::tr(locale, &format!("choice.{code}")),
         _ => value.to_input(),
     }
@@ -144,7 +154,10 @@ async fn list(
                     .into_iter()
                     .map(|o| {
                         let text = match f.kind {
-                            FieldKind::Bool => i18n::tr(&locale, if o == "true" { "common.yes" } else { "common.no" }),
+                            FieldKind::Bool => i18n::tr(
+                                &locale,
+                                if o == "true" { "common.yes" } else { "common.no" },
+                            ),
                             _ => i18n::tr(&locale, &format!("choice.{o}")),
                         };
                         (o.to_owned(), text, o == selected)
@@ -181,9 +194,10 @@ async fn list(
         next: (page.page < pages).then(|| page_link(page.page + 1)),
     };
     let label = i18n::entity_label(&locale, def.kind);
-    let notice = params.iter().find(|(k, _)| k == "imported").map(|(_, n)| {
-        i18n::tr_with(&locale, "import.done", &[("count".into(), n.clone())])
-    });
+    let notice = params
+        .iter()
+        .find(|(k, _)| k == "imported")
+        .map(|(_, n)| i18n::tr_with(&locale, "import.done", &[("count".into(), n.clone())]));
     render(&MasterListPage {
         c: chrome(&state, &user, &label),
         kind: kind.clone(),
@@ -216,9 +230,13 @@ async fn form_fields(
     for f in def.fields {
         let (input, options, maxlength) = match f.kind {
             FieldKind::Bool => ("checkbox", Vec::new(), 0),
-            FieldKind::Choice(opts) => {
-                ("select", opts.iter().map(|o| ((*o).to_owned(), i18n::tr(locale, &format!("choice.{o}")))).collect(), 0)
-            }
+            FieldKind::Choice(opts) => (
+                "select",
+                opts.iter()
+                    .map(|o| ((*o).to_owned(), i18n::tr(locale, &format!("choice.{o}"))))
+                    .collect(),
+                0,
+            ),
             FieldKind::Ref(_) => ("ref", Vec::new(), 64),
             FieldKind::Decimal { .. } | FieldKind::Int { .. } => ("number", Vec::new(), 0),
             FieldKind::Date => ("date", Vec::new(), 0),
@@ -233,7 +251,10 @@ async fn form_fields(
             name: f.name.to_owned(),
             label: i18n::field_label(locale, def.kind, f.name),
             input,
-            value: values.get(f.name).cloned().unwrap_or_else(|| if editing { String::new() } else { default.to_owned() }),
+            value: values
+                .get(f.name)
+                .cloned()
+                .unwrap_or_else(|| if editing { String::new() } else { default.to_owned() }),
             required: f.required,
             readonly: editing && f.name == "code",
             options,
@@ -249,7 +270,11 @@ async fn form_fields(
     Ok(out)
 }
 
-async fn suggestions(state: &AppState, locale: &str, target: &str) -> Result<Vec<(String, String)>, AppError> {
+async fn suggestions(
+    state: &AppState,
+    locale: &str,
+    target: &str,
+) -> Result<Vec<(String, String)>, AppError> {
     let Some(def) = entities::by_kind(target) else {
         // Users: offer user names.
         let users = papilio_store::users::list_users(&state.db).await?;
@@ -263,7 +288,12 @@ async fn suggestions(state: &AppState, locale: &str, target: &str) -> Result<Vec
         .into_iter()
         .filter_map(|r| {
             let code = r.values.get("code")?.to_input();
-            let name = r.values.get(name_field).or_else(|| r.values.get("name")).map(Value::to_input).unwrap_or_default();
+            let name = r
+                .values
+                .get(name_field)
+                .or_else(|| r.values.get("name"))
+                .map(Value::to_input)
+                .unwrap_or_default();
             Some((code, name))
         })
         .collect())
@@ -287,7 +317,8 @@ async fn form_page(
     let locale = user.user.locale.clone();
     let label = i18n::entity_label(&locale, def.kind);
     let fields = form_fields(state, &locale, def, values, errors, id.is_some()).await?;
-    let can_save = user.can(def.kind, def.area, if id.is_some() { Action::Update } else { Action::Create });
+    let can_save =
+        user.can(def.kind, def.area, if id.is_some() { Action::Update } else { Action::Create });
     render(&MasterFormPage {
         c: chrome(state, user, &label),
         kind: def.kind.to_owned(),
@@ -302,7 +333,11 @@ async fn form_page(
     })
 }
 
-async fn new_form(State(state): State<AppState>, user: CurrentUser, Path(kind): Path<String>) -> Result<Response, AppError> {
+async fn new_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(kind): Path<String>,
+) -> Result<Response, AppError> {
     let def = entity(&kind)?;
     user.require(def.kind, def.area, Action::Create)?;
     form_page(&state, &user, def, None, 0, &BTreeMap::new(), &[], None).await
@@ -319,7 +354,8 @@ async fn edit_form(
     let mut conn = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let row = master::get(&mut conn, def, id).await?;
     drop(conn);
-    form_page(&state, &user, def, Some(id), row.version, &record_inputs(&row.values), &[], None).await
+    form_page(&state, &user, def, Some(id), row.version, &record_inputs(&row.values), &[], None)
+        .await
 }
 
 /// Splits a posted form into field input (last value wins, so a checkbox beats its hidden
@@ -340,11 +376,21 @@ fn form_input(pairs: Vec<(String, String)>) -> (RawInput, i64) {
 }
 
 /// What a failed save shows: field messages stay by their fields, the rest on top.
-fn split_error(locale: &str, e: AppError) -> Result<(Vec<FieldError>, Option<String>, StatusCode), AppError> {
+fn split_error(
+    locale: &str,
+    e: AppError,
+) -> Result<(Vec<FieldError>, Option<String>, StatusCode), AppError> {
     match e {
         AppError::Invalid(fields) => Ok((fields, None, StatusCode::UNPROCESSABLE_ENTITY)),
-        AppError::Store(StoreError::Domain(DomainError::Invalid(fields))) => Ok((fields, None, StatusCode::UNPROCESSABLE_ENTITY)),
-        e @ AppError::Store(StoreError::Stale { .. } | StoreError::Duplicate { .. } | StoreError::InUse { .. } | StoreError::Busy) => {
+        AppError::Store(StoreError::Domain(DomainError::Invalid(fields))) => {
+            Ok((fields, None, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        e @ AppError::Store(
+            StoreError::Stale { .. }
+            | StoreError::Duplicate { .. }
+            | StoreError::InUse { .. }
+            | StoreError::Busy,
+        ) => {
             let status = e.status();
             Ok((Vec::new(), Some(e.message(locale)), status))
         }
@@ -365,7 +411,11 @@ async fn create(
         Err(errors) => Err(AppError::Invalid(errors)),
         Ok(record) => {
             let uid = user.user.id;
-            state.db.write(|conn, _| Box::pin(master::insert(conn, def, &record, uid))).await.map_err(AppError::from)
+            state
+                .db
+                .write(|conn, _| Box::pin(master::insert(conn, def, &record, uid)))
+                .await
+                .map_err(AppError::from)
         }
     };
     match result {
@@ -373,7 +423,8 @@ async fn create(
         Err(e) => {
             let (errors, form_error, status) = split_error(&user.user.locale, e)?;
             let values: BTreeMap<String, String> = input.into_iter().collect();
-            let mut page = form_page(&state, &user, def, None, 0, &values, &errors, form_error).await?;
+            let mut page =
+                form_page(&state, &user, def, None, 0, &values, &errors, form_error).await?;
             *page.status_mut() = status;
             Ok(page)
         }
@@ -406,7 +457,9 @@ async fn update(
         Err(e) => {
             let (errors, form_error, status) = split_error(&user.user.locale, e)?;
             let values: BTreeMap<String, String> = input.into_iter().collect();
-            let mut page = form_page(&state, &user, def, Some(id), version, &values, &errors, form_error).await?;
+            let mut page =
+                form_page(&state, &user, def, Some(id), version, &values, &errors, form_error)
+                    .await?;
             *page.status_mut() = status;
             Ok(page)
         }
@@ -435,7 +488,8 @@ async fn audit(
 ) -> Result<Response, AppError> {
     let def = entity(&kind)?;
     user.require(def.kind, def.area, Action::Read)?;
-    user.require("audit", "admin", Action::Read).or_else(|_| user.require(def.kind, def.area, Action::Update))?;
+    user.require("audit", "admin", Action::Read)
+        .or_else(|_| user.require(def.kind, def.area, Action::Update))?;
     let id = parse_id(&id)?;
     let entries = papilio_store::audit::trail(&state.db, def.kind, id).await?;
     let label = i18n::entity_label(&user.user.locale, def.kind);

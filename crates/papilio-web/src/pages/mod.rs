@@ -3,14 +3,15 @@
 pub mod admin;
 pub mod documents;
 pub mod master;
+pub mod transfer;
 
+use askama::Template;
 use axum::Form;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use askama::Template;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -30,11 +31,13 @@ pub fn routes() -> Router<AppState> {
         .merge(master::routes())
         .merge(documents::routes())
         .merge(admin::routes())
+        .merge(transfer::routes())
 }
 
 /// The chrome for `user`, with the registered document types in the navigation.
 pub fn chrome(state: &AppState, user: &CurrentUser, title: &str) -> Chrome {
-    let types: Vec<(String, String)> = state.docs.iter().map(|t| (t.code.to_owned(), t.area.to_owned())).collect();
+    let types: Vec<(String, String)> =
+        state.docs.iter().map(|t| (t.code.to_owned(), t.area.to_owned())).collect();
     Chrome::new(user, title, &types)
 }
 
@@ -64,7 +67,13 @@ fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> He
     HeaderValue::from_str(&c.build().to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn login_page(state: &AppState, headers: &HeaderMap, username: &str, error: Option<String>, status: u16) -> Result<Response, AppError> {
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    username: &str,
+    error: Option<String>,
+    status: u16,
+) -> Result<Response, AppError> {
     let locale = ctx::anonymous_locale(headers);
     let token = users::random_token();
     let page = LoginPage {
@@ -74,12 +83,20 @@ fn login_page(state: &AppState, headers: &HeaderMap, username: &str, error: Opti
         error,
     };
     let mut response = render(&page)?;
-    *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &token, state.secure_cookies, Some(3600)));
+    *response.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, &token, state.secure_cookies, Some(3600)),
+    );
     Ok(response)
 }
 
-async fn login_form(State(state): State<AppState>, headers: HeaderMap, user: Option<CurrentUser>) -> Result<Response, AppError> {
+async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
     if user.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
@@ -103,7 +120,13 @@ async fn login(
     let locale = ctx::anonymous_locale(&headers);
     let expected = ctx::cookie(&headers, LOGIN_CSRF_COOKIE);
     if expected.as_deref() != Some(form.login_csrf.as_str()) || form.login_csrf.is_empty() {
-        return login_page(&state, &headers, &form.username, Some(i18n::tr(&locale, "error.csrf_failed")), 403);
+        return login_page(
+            &state,
+            &headers,
+            &form.username,
+            Some(i18n::tr(&locale, "error.csrf_failed")),
+            403,
+        );
     }
     let address = ctx::client_address(&headers, Some(peer));
     match users::authenticate(&state.db, form.username.trim(), &form.password, &address).await? {
@@ -132,7 +155,10 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         users::delete_session(&state.db, &token).await?;
     }
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(ctx::SESSION_COOKIE, "", state.secure_cookies, Some(0)));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(ctx::SESSION_COOKIE, "", state.secure_cookies, Some(0)),
+    );
     Ok(response)
 }
 
@@ -148,12 +174,17 @@ async fn switch_locale(
     Form(form): Form<LocaleForm>,
 ) -> Result<Response, AppError> {
     if !users::LOCALES.contains(&form.locale.as_str()) {
-        return Err(AppError::Invalid(vec![papilio_core::FieldError::new("locale", "field.not_choice")]));
+        return Err(AppError::Invalid(vec![papilio_core::FieldError::new(
+            "locale",
+            "field.not_choice",
+        )]));
     }
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned())))
+        .and_then(|r| {
+            r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_owned()))
+        })
         .unwrap_or_else(|| "/".to_owned());
     if let Some(user) = user {
         users::set_locale(&state.db, user.user.id, &form.locale).await?;
