@@ -240,6 +240,10 @@ pub fn parse_field(field: &FieldDef, raw: &str) -> Result<Value, FieldError> {
     }
     match field.kind {
         FieldKind::Code { max } => parse_code(name, raw, max).map(Value::Text),
+        // User names are lower-case; every other natural key is upper-case.
+        FieldKind::Ref("user") => {
+            parse_code(name, raw, 64).map(|c| Value::Text(c.to_ascii_lowercase()))
+        }
         FieldKind::Ref(_) => parse_code(name, raw, 64).map(Value::Text),
         FieldKind::Text { max } => {
             if raw.chars().count() > max {

@@ -60,9 +60,14 @@ pub async fn ensure_company(db: &Db, today: NaiveDate) -> Result<(), StoreError>
                 return Ok(());
             }
             let now = now_text();
-            for (code, zh, en, symbol) in [("CNY", "人民币", "Chinese yuan", "¥"), ("USD", "美元", "US dollar", "$"), ("EUR", "欧元", "Euro", "€")] {
+            for (code, zh, en, symbol) in [
+                ("CNY", "人民币", "Chinese yuan", "¥"),
+                ("USD", "美元", "US dollar", "$"),
+                ("EUR", "欧元", "Euro", "€"),
+            ] {
                 sqlx::query(
-                    "INSERT INTO currencies (id, code, name_zh, name_en, symbol, decimals, active, version, created_at, updated_at) \
+                    "INSERT INTO currencies (id, code, name_zh, name_en, symbol, decimals, \
+                     active, version, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 2, 1, 1, $6, $6) ON CONFLICT (code) DO NOTHING",
                 )
                 .bind(new_id())
@@ -75,7 +80,8 @@ pub async fn ensure_company(db: &Db, today: NaiveDate) -> Result<(), StoreError>
                 .await?;
             }
             sqlx::query(
-                "INSERT INTO units (id, code, name_zh, name_en, decimals, active, version, created_at, updated_at) \
+                "INSERT INTO units (id, code, name_zh, name_en, decimals, active, version, \
+                 created_at, updated_at) \
                  VALUES ($1, 'PCS', '个', 'Piece', 0, 1, 1, $2, $2) ON CONFLICT (code) DO NOTHING",
             )
             .bind(new_id())
@@ -83,7 +89,8 @@ pub async fn ensure_company(db: &Db, today: NaiveDate) -> Result<(), StoreError>
             .execute(&mut *conn)
             .await?;
             sqlx::query(
-                "INSERT INTO company (id, name, base_currency, fiscal_year_start_month, version, updated_at) \
+                "INSERT INTO company (id, name, base_currency, fiscal_year_start_month, version, \
+                 updated_at) \
                  VALUES (1, 'Papilio', 'CNY', 1, 1, $1)",
             )
             .bind(now)
@@ -98,7 +105,8 @@ pub async fn ensure_company(db: &Db, today: NaiveDate) -> Result<(), StoreError>
 async fn write_periods(conn: &mut Conn, year: i32, start_month: u32) -> Result<(), StoreError> {
     for p in fiscal_year_periods(year, start_month) {
         sqlx::query(
-            "INSERT INTO fiscal_periods (fiscal_year, period, start_date, end_date, closed) VALUES ($1, $2, $3, $4, 0) \
+            "INSERT INTO fiscal_periods (fiscal_year, period, start_date, end_date, closed) \
+             VALUES ($1, $2, $3, $4, 0) \
              ON CONFLICT (fiscal_year, period) DO NOTHING",
         )
         .bind(i64::from(p.fiscal_year))
@@ -137,8 +145,14 @@ pub async fn save_company(
     by: i64,
 ) -> Result<(), StoreError> {
     let name = c.name.trim();
-    if name.is_empty() || name.chars().count() > 120 {
+    if name.is_empty() {
         return Err(DomainError::field("name", "field.required").into());
+    }
+    if name.chars().count() > 120 {
+        return Err(DomainError::Invalid(vec![
+            papilio_core::FieldError::new("name", "field.too_long").with("max", 120),
+        ])
+        .into());
     }
     if !(1..=12).contains(&c.fiscal_year_start_month) {
         return Err(DomainError::field("fiscal_year_start_month", "field.out_of_range").into());
@@ -148,8 +162,22 @@ pub async fn save_company(
             if !crate::master::reference_exists(conn, "currency", &c.base_currency).await? {
                 return Err(DomainError::field("base_currency", "field.unknown_reference").into());
             }
+            let before = sqlx::query(
+                "SELECT name, base_currency, fiscal_year_start_month FROM company WHERE id = 1",
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| -> Result<serde_json::Value, StoreError> {
+                Ok(serde_json::json!({
+                    "name": r.try_get::<String, _>("name")?,
+                    "base_currency": r.try_get::<String, _>("base_currency")?,
+                    "fiscal_year_start_month": r.try_get::<i64, _>("fiscal_year_start_month")?,
+                }))
+            })
+            .transpose()?;
             let done = sqlx::query(
-                "UPDATE company SET name = $1, base_currency = $2, fiscal_year_start_month = $3, version = version + 1, updated_at = $4 \
+                "UPDATE company SET name = $1, base_currency = $2, fiscal_year_start_month = $3, \
+                 version = version + 1, updated_at = $4 \
                  WHERE id = 1 AND version = $5",
             )
             .bind(name.to_owned())
@@ -162,15 +190,22 @@ pub async fn save_company(
             if done.rows_affected() != 1 {
                 return Err(StoreError::Stale { entity: "company".into(), key: "1".into() });
             }
-            let year = if today.month() >= c.fiscal_year_start_month { today.year() } else { today.year() - 1 };
+            let year = if today.month() >= c.fiscal_year_start_month {
+                today.year()
+            } else {
+                today.year() - 1
+            };
             sqlx::query("DELETE FROM fiscal_periods WHERE fiscal_year = $1 AND closed = 0")
                 .bind(i64::from(year))
                 .execute(&mut *conn)
                 .await?;
             write_periods(conn, year, c.fiscal_year_start_month).await?;
-            audit::record(conn, "company", 1, "update", Some(by), None,
-                Some(serde_json::json!({"name": name, "base_currency": c.base_currency, "fiscal_year_start_month": c.fiscal_year_start_month})))
-                .await
+            let after = serde_json::json!({
+                "name": name,
+                "base_currency": c.base_currency,
+                "fiscal_year_start_month": c.fiscal_year_start_month,
+            });
+            audit::record(conn, "company", 1, "update", Some(by), before, Some(after)).await
         })
     })
     .await
@@ -178,9 +213,12 @@ pub async fn save_company(
 
 /// Every fiscal period, latest year first.
 pub async fn periods(db: &Db) -> Result<Vec<Period>, StoreError> {
-    let rows = sqlx::query("SELECT fiscal_year, period, start_date, end_date, closed FROM fiscal_periods ORDER BY fiscal_year DESC, period")
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT fiscal_year, period, start_date, end_date, closed FROM \
+        fiscal_periods ORDER BY fiscal_year DESC, period",
+    )
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
         .map(|r| {
             let date = |col: &str| -> Result<NaiveDate, StoreError> {

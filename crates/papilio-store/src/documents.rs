@@ -245,6 +245,10 @@ fn check_draft(draft: &Draft, doc_type: &DocType) -> Vec<FieldError> {
         if line.unit_price.is_some_and(|p| p < Decimal::ZERO) {
             errors.push(FieldError::new(at("unit_price"), "field.negative"));
         }
+        if line.unit_price.is_some_and(|p| to_scaled(p).is_none()) {
+            errors
+                .push(FieldError::new(at("unit_price"), "field.too_many_decimals").with("max", 6));
+        }
         if line.item.is_some() && line.unit.is_none() {
             errors.push(FieldError::new(at("unit"), "field.required"));
         }
@@ -333,6 +337,9 @@ async fn carry(
     qty: Decimal,
     unit: Option<&str>,
 ) -> Result<(), StoreError> {
+    // Lock the source document first: a concurrent reverse approval of it then either waits
+    // for this push-down (and sees its line) or has already moved it (and this one sees that).
+    lock_document_of_line(conn, source_id).await?;
     let row = sqlx::query(
         "SELECT l.line_no, l.quantity, l.carried_qty, l.unit, d.doc_type, d.state, d.number \
          FROM document_lines l JOIN documents d ON d.id = l.document_id WHERE l.id = $1",
@@ -358,7 +365,8 @@ async fn carry(
 
     let allowed = ordered + ordered * target.over_tolerance_pct / Decimal::ONE_HUNDRED;
     let done = sqlx::query(
-        "UPDATE document_lines SET carried_qty = carried_qty + $1 WHERE id = $2 AND carried_qty + $1 <= $3",
+        "UPDATE document_lines SET carried_qty = carried_qty + $1 \
+         WHERE id = $2 AND carried_qty + $1 <= $3",
     )
     .bind(scaled(qty, "quantity")?)
     .bind(source_id)
@@ -375,6 +383,29 @@ async fn carry(
         document::check_carry(line_no, ordered, from_scaled(now), qty, target.over_tolerance_pct)?;
         return Err(StoreError::Busy);
     }
+    Ok(())
+}
+
+/// Takes the row lock of the document that line `line_id` belongs to, until commit. A no-op
+/// update is the one portable way: SQLite has no `SELECT ... FOR UPDATE`, and its write
+/// transactions are serial anyway.
+async fn lock_document_of_line(conn: &mut Conn, line_id: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE documents SET version = version \
+         WHERE id = (SELECT document_id FROM document_lines WHERE id = $1)",
+    )
+    .bind(line_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the row lock of document `id` until commit (see [`lock_document_of_line`]).
+async fn lock_document(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE documents SET version = version WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -426,8 +457,8 @@ async fn insert_lines(
     for (i, line) in draft.lines.iter().enumerate() {
         let amount = line.unit_price.map(|p| round_to(p * line.quantity, decimals));
         sqlx::query(
-            "INSERT INTO document_lines (id, document_id, line_no, item, quantity, unit, unit_price, amount, \
-             warehouse, due_date, note, source_line_id, carried_qty) \
+            "INSERT INTO document_lines (id, document_id, line_no, item, quantity, unit, \
+             unit_price, amount, warehouse, due_date, note, source_line_id, carried_qty) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
         )
         .bind(new_id())
@@ -468,8 +499,9 @@ pub async fn create(
                 let number = next_number(conn, doc_type, date).await?;
                 let now = now_text();
                 sqlx::query(
-                    "INSERT INTO documents (id, doc_type, number, state, version, doc_date, partner, currency, note, \
-                     created_by, created_at, updated_at) VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9)",
+                    "INSERT INTO documents (id, doc_type, number, state, version, doc_date, \
+                     partner, currency, note, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9)",
                 )
                 .bind(id)
                 .bind(doc_type.code)
@@ -484,7 +516,16 @@ pub async fn create(
                 .await?;
                 insert_lines(conn, doc_type, id, draft).await?;
                 let doc = load(conn, id).await?;
-                audit::record(conn, "document", id, "create", Some(actor.user_id), None, Some(document_json(&doc))).await?;
+                audit::record(
+                    conn,
+                    "document",
+                    id,
+                    "create",
+                    Some(actor.user_id),
+                    None,
+                    Some(document_json(&doc)),
+                )
+                .await?;
                 Ok(id)
             })
         })
@@ -520,8 +561,8 @@ pub async fn update_draft(
             }
             check_draft_references(conn, draft, doc_type).await?;
             let done = sqlx::query(
-                "UPDATE documents SET doc_date = $1, partner = $2, currency = $3, note = $4, version = version + 1, \
-                 updated_at = $5 WHERE id = $6 AND version = $7",
+                "UPDATE documents SET doc_date = $1, partner = $2, currency = $3, note = $4, \
+                 version = version + 1, updated_at = $5 WHERE id = $6 AND version = $7",
             )
             .bind(draft.doc_date.unwrap_or(before.doc_date).to_string())
             .bind(draft.partner.clone())
@@ -536,11 +577,22 @@ pub async fn update_draft(
                 return Err(StoreError::Stale { entity: doc_type.code.into(), key: before.number });
             }
             release_carries(conn, &before.lines).await?;
-            sqlx::query("DELETE FROM document_lines WHERE document_id = $1").bind(id).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM document_lines WHERE document_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             insert_lines(conn, doc_type, id, draft).await?;
             let after = load(conn, id).await?;
-            audit::record(conn, "document", id, "update", Some(actor.user_id), Some(document_json(&before)), Some(document_json(&after)))
-                .await
+            audit::record(
+                conn,
+                "document",
+                id,
+                "update",
+                Some(actor.user_id),
+                Some(document_json(&before)),
+                Some(document_json(&after)),
+            )
+            .await
         })
     })
     .await?;
@@ -584,8 +636,9 @@ pub async fn transition(
                     for rule in &doc_type.rules {
                         if let Some(params) = rule.check(conn, &doc).await? {
                             sqlx::query(
-                                "INSERT INTO approval_requests (id, document_id, rule_code, params_json, required_role, \
-                                 status, created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+                                "INSERT INTO approval_requests (id, document_id, rule_code, \
+                                 params_json, required_role, status, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, 'open', $6)",
                             )
                             .bind(new_id())
                             .bind(id)
@@ -602,7 +655,9 @@ pub async fn transition(
                     let open = open_requests(conn, id).await?;
                     let missing: Vec<PendingApproval> = open
                         .into_iter()
-                        .filter(|p| !actor.roles.iter().any(|r| r == &p.role || r == "administrator"))
+                        .filter(|p| {
+                            !actor.roles.iter().any(|r| r == &p.role || r == "administrator")
+                        })
                         .collect();
                     if let Some(first) = missing.first() {
                         return Err(StoreError::Domain(DomainError::Invalid(vec![
@@ -621,8 +676,14 @@ pub async fn transition(
                     decide_requests(conn, id, status, actor.user_id).await?;
                 }
                 DocAction::Unapprove => {
+                    // Locked before counting, so a push-down running now is either counted
+                    // or finds the document no longer approved.
+                    lock_document(conn, id).await?;
                     if downstream_count(conn, id).await? > 0 {
-                        return Err(StoreError::InUse { entity: doc_type.code.into(), key: doc.number });
+                        return Err(StoreError::InUse {
+                            entity: doc_type.code.into(),
+                            key: doc.number,
+                        });
                     }
                     if let Some(hooks) = &doc_type.hooks {
                         hooks.on_unapprove(conn, &doc).await?;
@@ -632,7 +693,8 @@ pub async fn transition(
                 DocAction::Close | DocAction::Reopen => {}
             }
             let done = sqlx::query(
-                "UPDATE documents SET state = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+                "UPDATE documents SET state = $1, version = version + 1, updated_at = $2 \
+                 WHERE id = $3 AND version = $4",
             )
             .bind(to.code())
             .bind(now_text())
@@ -644,7 +706,8 @@ pub async fn transition(
                 return Err(StoreError::Stale { entity: doc_type.code.into(), key: doc.number });
             }
             sqlx::query(
-                "INSERT INTO document_transitions (id, document_id, from_state, action, to_state, user_id, at, comment) \
+                "INSERT INTO document_transitions \
+                 (id, document_id, from_state, action, to_state, user_id, at, comment) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(new_id())
@@ -680,10 +743,13 @@ pub async fn transition(
 }
 
 async fn open_requests(conn: &mut Conn, id: i64) -> Result<Vec<PendingApproval>, StoreError> {
-    let rows = sqlx::query("SELECT rule_code, required_role FROM approval_requests WHERE document_id = $1 AND status = 'open'")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT rule_code, required_role FROM approval_requests \
+         WHERE document_id = $1 AND status = 'open'",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(PendingApproval { rule: r.try_get("rule_code")?, role: r.try_get("required_role")? })
@@ -698,7 +764,8 @@ async fn decide_requests(
     user_id: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE approval_requests SET status = $1, decided_by = $2, decided_at = $3 WHERE document_id = $4 AND status = 'open'",
+        "UPDATE approval_requests SET status = $1, decided_by = $2, decided_at = $3 \
+         WHERE document_id = $4 AND status = 'open'",
     )
     .bind(status.to_owned())
     .bind(user_id)
@@ -713,7 +780,8 @@ async fn decide_requests(
 pub async fn downstream_count(conn: &mut Conn, id: i64) -> Result<i64, StoreError> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM document_lines t JOIN documents td ON td.id = t.document_id \
-         JOIN document_lines s ON s.id = t.source_line_id WHERE s.document_id = $1 AND td.state <> 'cancelled'",
+         JOIN document_lines s ON s.id = t.source_line_id \
+         WHERE s.document_id = $1 AND td.state <> 'cancelled'",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -760,8 +828,8 @@ fn read_line(r: &AnyRow) -> Result<Line, StoreError> {
     })
 }
 
-const HEADER_COLUMNS: &str = "d.id, d.doc_type, d.number, d.state, d.version, d.doc_date, d.partner, d.currency, d.note, \
-     u.username AS created_by, d.created_at, d.updated_at";
+const HEADER_COLUMNS: &str = "d.id, d.doc_type, d.number, d.state, d.version, d.doc_date, \
+     d.partner, d.currency, d.note, u.username AS created_by, d.created_at, d.updated_at";
 
 fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
     let state: String = r.try_get("state")?;
@@ -785,7 +853,8 @@ fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
 
 async fn load(conn: &mut Conn, id: i64) -> Result<Document, StoreError> {
     let sql = format!(
-        "SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by WHERE d.id = $1"
+        "SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by \
+         WHERE d.id = $1"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
     let mut doc = read_header(&row.ok_or_else(|| StoreError::not_found("document", id))?)?;
@@ -888,11 +957,11 @@ async fn linked_documents(
     upstream: bool,
 ) -> Result<BTreeSet<i64>, StoreError> {
     let sql = if upstream {
-        "SELECT DISTINCT s.document_id AS doc FROM document_lines t JOIN document_lines s ON s.id = t.source_line_id \
-         WHERE t.document_id = $1"
+        "SELECT DISTINCT s.document_id AS doc FROM document_lines t \
+         JOIN document_lines s ON s.id = t.source_line_id WHERE t.document_id = $1"
     } else {
-        "SELECT DISTINCT t.document_id AS doc FROM document_lines t JOIN document_lines s ON s.id = t.source_line_id \
-         WHERE s.document_id = $1"
+        "SELECT DISTINCT t.document_id AS doc FROM document_lines t \
+         JOIN document_lines s ON s.id = t.source_line_id WHERE s.document_id = $1"
     };
     let mut out = BTreeSet::new();
     for id in ids {
@@ -958,7 +1027,8 @@ pub struct ApprovalRequest {
 pub async fn approval_requests(db: &Db, id: i64) -> Result<Vec<ApprovalRequest>, StoreError> {
     let rows = sqlx::query(
         "SELECT a.rule_code, a.params_json, a.required_role, a.status, u.username, a.decided_at \
-         FROM approval_requests a LEFT JOIN users u ON u.id = a.decided_by WHERE a.document_id = $1 ORDER BY a.created_at DESC, a.id DESC",
+         FROM approval_requests a LEFT JOIN users u ON u.id = a.decided_by \
+         WHERE a.document_id = $1 ORDER BY a.created_at DESC, a.id DESC",
     )
     .bind(id)
     .fetch_all(db.pool())
@@ -998,8 +1068,9 @@ pub struct TransitionRecord {
 /// A document's transitions, oldest first.
 pub async fn history(db: &Db, id: i64) -> Result<Vec<TransitionRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT t.from_state, t.action, t.to_state, u.username, t.at, t.comment FROM document_transitions t \
-         JOIN users u ON u.id = t.user_id WHERE t.document_id = $1 ORDER BY t.at, t.id",
+        "SELECT t.from_state, t.action, t.to_state, u.username, t.at, t.comment \
+         FROM document_transitions t JOIN users u ON u.id = t.user_id \
+         WHERE t.document_id = $1 ORDER BY t.at, t.id",
     )
     .bind(id)
     .fetch_all(db.pool())
@@ -1025,22 +1096,46 @@ pub struct InboxEntry {
     pub document: Document,
     /// Open approval requests.
     pub pending: Vec<PendingApproval>,
+    /// The same open requests with the reasons their rules gave.
+    pub requests: Vec<ApprovalRequest>,
 }
 
-/// Every submitted document with its open approval requests (the web layer filters by what
-/// the viewer may approve).
+/// Every submitted document (the 500 waiting longest) with its open approval requests; the
+/// web layer filters by what the viewer may approve. Two queries, however many documents.
 pub async fn submitted(db: &Db) -> Result<Vec<InboxEntry>, StoreError> {
     let sql = format!(
-        "SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by WHERE d.state = 'submitted' \
-         ORDER BY d.updated_at LIMIT 500"
+        "SELECT {HEADER_COLUMNS} FROM documents d JOIN users u ON u.id = d.created_by \
+         WHERE d.state = 'submitted' ORDER BY d.updated_at, d.id LIMIT 500"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
-    let mut conn = db.pool().acquire().await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let document = read_header(&r)?;
-        let pending = open_requests(&mut conn, document.id).await?;
-        out.push(InboxEntry { document, pending });
+    let open = sqlx::query(
+        "SELECT a.document_id, a.rule_code, a.params_json, a.required_role, a.status \
+         FROM approval_requests a JOIN documents d ON d.id = a.document_id \
+         WHERE d.state = 'submitted' AND a.status = 'open' ORDER BY a.created_at, a.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_document: HashMap<i64, Vec<ApprovalRequest>> = HashMap::new();
+    for r in &open {
+        let params: String = r.try_get("params_json")?;
+        by_document.entry(r.try_get("document_id")?).or_default().push(ApprovalRequest {
+            rule: r.try_get("rule_code")?,
+            params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+            role: r.try_get("required_role")?,
+            status: r.try_get("status")?,
+            decided_by: None,
+            decided_at: None,
+        });
     }
-    Ok(out)
+    rows.iter()
+        .map(|r| {
+            let document = read_header(r)?;
+            let requests = by_document.remove(&document.id).unwrap_or_default();
+            let pending = requests
+                .iter()
+                .map(|a| PendingApproval { rule: a.rule.clone(), role: a.role.clone() })
+                .collect();
+            Ok(InboxEntry { document, pending, requests })
+        })
+        .collect()
 }

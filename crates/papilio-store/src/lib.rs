@@ -12,6 +12,7 @@
 //! - updates carry the version the caller read and fail with [`StoreError::Stale`] if it moved.
 
 pub mod audit;
+pub mod bulk;
 pub mod company;
 pub mod db;
 pub mod documents;

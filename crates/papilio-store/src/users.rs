@@ -147,10 +147,10 @@ pub async fn roles(db: &Db) -> Result<Vec<Role>, StoreError> {
         let code: String = r.try_get("code")?;
         let mut grants = Vec::new();
         for g in &grant_rows {
-            if g.try_get::<String, _>("role_code")? == code {
-                if let Some(action) = Action::from_code(&g.try_get::<String, _>("action")?) {
-                    grants.push(Grant { resource: g.try_get("resource")?, action });
-                }
+            if g.try_get::<String, _>("role_code")? == code
+                && let Some(action) = Action::from_code(&g.try_get::<String, _>("action")?)
+            {
+                grants.push(Grant { resource: g.try_get("resource")?, action });
             }
         }
         out.push(Role { code, builtin: r.try_get::<i64, _>("builtin")? != 0, grants });
@@ -172,20 +172,36 @@ pub async fn save_role(db: &Db, code: &str, grants: &[Grant], by: i64) -> Result
     db.write(|conn, _| {
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO roles (code, name_zh, name_en, builtin, created_at) VALUES ($1, $1, $1, 0, $2) \
+                "INSERT INTO roles (code, name_zh, name_en, builtin, created_at) VALUES ($1, $1, \
+                 $1, 0, $2) \
                  ON CONFLICT (code) DO NOTHING",
             )
             .bind(code.to_owned())
             .bind(now_text())
             .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM role_grants WHERE role_code = $1").bind(code.to_owned()).execute(&mut *conn).await?;
+            sqlx::query(
+                "DELETE FROM role_grants WHERE role_code = \
+                $1",
+            )
+            .bind(code.to_owned())
+            .execute(&mut *conn)
+            .await?;
             for grant in grants {
                 insert_grant(conn, code, grant).await?;
             }
-            let after: Vec<String> = grants.iter().map(|g| format!("{}:{}", g.resource, g.action.code())).collect();
-            audit::record(conn, "role", 0, "save", Some(by), None, Some(serde_json::json!({"code": code, "grants": after})))
-                .await
+            let after: Vec<String> =
+                grants.iter().map(|g| format!("{}:{}", g.resource, g.action.code())).collect();
+            audit::record(
+                conn,
+                "role",
+                0,
+                "save",
+                Some(by),
+                None,
+                Some(serde_json::json!({"code": code, "grants": after})),
+            )
+            .await
         })
     })
     .await
@@ -241,6 +257,7 @@ pub async fn create_user(
     by: Option<i64>,
 ) -> Result<User, StoreError> {
     check_username(username)?;
+    check_display_name(display_name)?;
     check_password_policy(password)?;
     if !LOCALES.contains(&locale) {
         return Err(DomainError::field("locale", "field.not_choice").into());
@@ -255,11 +272,15 @@ pub async fn create_user(
                 .fetch_optional(&mut *conn)
                 .await?;
             if taken.is_some() {
-                return Err(StoreError::Duplicate { entity: "user".into(), fields: vec!["username".into()] });
+                return Err(StoreError::Duplicate {
+                    entity: "user".into(),
+                    fields: vec!["username".into()],
+                });
             }
             let now = now_text();
             sqlx::query(
-                "INSERT INTO users (id, username, display_name, password_hash, locale, active, version, created_at, updated_at) \
+                "INSERT INTO users (id, username, display_name, password_hash, locale, active, \
+                 version, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, 1, 1, $6, $6)",
             )
             .bind(id)
@@ -271,8 +292,16 @@ pub async fn create_user(
             .execute(&mut *conn)
             .await?;
             set_roles_in(conn, id, roles).await?;
-            audit::record(conn, "user", id, "create", by, None, Some(serde_json::json!({"username": username, "roles": roles})))
-                .await
+            audit::record(
+                conn,
+                "user",
+                id,
+                "create",
+                by,
+                None,
+                Some(serde_json::json!({"username": username, "roles": roles})),
+            )
+            .await
         })
     })
     .await?;
@@ -284,7 +313,10 @@ async fn set_roles_in(conn: &mut Conn, user_id: i64, roles: &[String]) -> Result
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    for role in roles {
+    let mut unique: Vec<&String> = roles.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for role in unique {
         let exists = sqlx::query("SELECT code FROM roles WHERE code = $1")
             .bind(role.clone())
             .fetch_optional(&mut *conn)
@@ -305,6 +337,7 @@ async fn set_roles_in(conn: &mut Conn, user_id: i64, roles: &[String]) -> Result
 }
 
 /// Changes a user's name, locale, active flag and roles, if still at `version`.
+#[allow(clippy::too_many_arguments)]
 pub async fn update_user(
     db: &Db,
     id: i64,
@@ -318,13 +351,13 @@ pub async fn update_user(
     if !LOCALES.contains(&locale) {
         return Err(DomainError::field("locale", "field.not_choice").into());
     }
-    if display_name.trim().is_empty() {
-        return Err(DomainError::field("display_name", "field.required").into());
-    }
+    check_display_name(display_name)?;
     db.write(|conn, _| {
         Box::pin(async move {
+            let before = user_snapshot(conn, id).await?;
             let done = sqlx::query(
-                "UPDATE users SET display_name = $1, locale = $2, active = $3, version = version + 1, updated_at = $4 \
+                "UPDATE users SET display_name = $1, locale = $2, active = $3, version = version \
+                 + 1, updated_at = $4 \
                  WHERE id = $5 AND version = $6",
             )
             .bind(display_name.to_owned())
@@ -340,15 +373,43 @@ pub async fn update_user(
             }
             set_roles_in(conn, id, roles).await?;
             if !active {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *conn).await?;
+                sqlx::query(
+                    "DELETE FROM sessions WHERE user_id = \
+                    $1",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             }
-            audit::record(conn, "user", id, "update", Some(by), None,
-                Some(serde_json::json!({"display_name": display_name, "locale": locale, "active": active, "roles": roles})))
-                .await
+            let after = user_snapshot(conn, id).await?;
+            audit::record(conn, "user", id, "update", Some(by), Some(before), Some(after)).await
         })
     })
     .await?;
     user_by_id(db, id).await
+}
+
+/// A user's changeable values as JSON, for the audit trail, read inside the transaction.
+async fn user_snapshot(conn: &mut Conn, id: i64) -> Result<serde_json::Value, StoreError> {
+    let row = sqlx::query("SELECT display_name, locale, active FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", id))?;
+    let roles =
+        sqlx::query("SELECT role_code FROM user_roles WHERE user_id = $1 ORDER BY role_code")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("role_code"))
+            .collect::<Result<Vec<_>, _>>()?;
+    Ok(serde_json::json!({
+        "display_name": row.try_get::<String, _>("display_name")?,
+        "locale": row.try_get::<String, _>("locale")?,
+        "active": row.try_get::<i64, _>("active")? != 0,
+        "roles": roles.join(", "),
+    }))
 }
 
 /// Sets a user's own locale (the language switch).
@@ -376,15 +437,31 @@ pub async fn set_password(
     db.write(|conn, _| {
         let hash = hash.clone();
         Box::pin(async move {
-            let row = sqlx::query("SELECT id FROM users WHERE username = $1").bind(username.to_owned()).fetch_optional(&mut *conn).await?;
-            let id: i64 = row.ok_or_else(|| StoreError::not_found("user", username))?.try_get("id")?;
-            sqlx::query("UPDATE users SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-                .bind(hash)
-                .bind(now_text())
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *conn).await?;
+            let row = sqlx::query(
+                "SELECT id FROM users WHERE username = \
+                $1",
+            )
+            .bind(username.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let id: i64 =
+                row.ok_or_else(|| StoreError::not_found("user", username))?.try_get("id")?;
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, version = version + 1, updated_at \
+                = $2 WHERE id = $3",
+            )
+            .bind(hash)
+            .bind(now_text())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = \
+                $1",
+            )
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
             audit::record(conn, "user", id, "password", by, None, None).await
         })
     })
@@ -451,18 +528,24 @@ pub async fn authenticate(
     address: &str,
 ) -> Result<Result<User, LoginRefusal>, StoreError> {
     let since = now_ms() - THROTTLE_WINDOW_MS;
-    let by_account: i64 = sqlx::query("SELECT COUNT(*) AS n FROM login_attempts WHERE username = $1 AND at_ms > $2 AND success = 0")
-        .bind(username.to_owned())
-        .bind(since)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
-    let by_address: i64 = sqlx::query("SELECT COUNT(*) AS n FROM login_attempts WHERE address = $1 AND at_ms > $2 AND success = 0")
-        .bind(address.to_owned())
-        .bind(since)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let by_account: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_attempts WHERE username = \
+        $1 AND at_ms > $2 AND success = 0",
+    )
+    .bind(username.to_owned())
+    .bind(since)
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    let by_address: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_attempts WHERE address = \
+        $1 AND at_ms > $2 AND success = 0",
+    )
+    .bind(address.to_owned())
+    .bind(since)
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
     if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
         return Ok(Err(LoginRefusal::Throttled));
     }
@@ -483,19 +566,23 @@ pub async fn authenticate(
             // Spend the same time as a real check so timing does not reveal user names.
             let _ = verify_password(
                 password,
-                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000",
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$000000000000000000000000\
+                 0000000000000000000",
             );
             None
         }
     };
-    sqlx::query("INSERT INTO login_attempts (id, username, address, at_ms, success) VALUES ($1, $2, $3, $4, $5)")
-        .bind(new_id())
-        .bind(username.to_owned())
-        .bind(address.to_owned())
-        .bind(now_ms())
-        .bind(i64::from(found.is_some()))
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO login_attempts (id, username, address, at_ms, success) VALUES ($1, \
+        $2, $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(username.to_owned())
+    .bind(address.to_owned())
+    .bind(now_ms())
+    .bind(i64::from(found.is_some()))
+    .execute(db.pool())
+    .await?;
     match found {
         Some(id) => Ok(Ok(user_by_id(db, id).await?)),
         None => Ok(Err(LoginRefusal::BadCredentials)),
@@ -519,14 +606,17 @@ pub async fn create_session(db: &Db, user_id: i64) -> Result<Session, StoreError
     let csrf_token = random_token();
     let expires = (Utc::now() + Duration::hours(SESSION_HOURS))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(token_hash(&token))
-        .bind(user_id)
-        .bind(csrf_token.clone())
-        .bind(now_text())
-        .bind(expires)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+        VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash(&token))
+    .bind(user_id)
+    .bind(csrf_token.clone())
+    .bind(now_text())
+    .bind(expires)
+    .execute(db.pool())
+    .await?;
     Ok(Session { token, csrf_token, user_id })
 }
 
@@ -576,20 +666,7 @@ pub struct ApiToken {
 
 /// Issues an API token; the secret is returned once and never again.
 pub async fn create_api_token(db: &Db, user_id: i64, name: &str) -> Result<String, StoreError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(DomainError::field("name", "field.required").into());
-    }
-    let secret = format!("pap_{}", random_token());
-    sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, revoked) VALUES ($1, $2, $3, $4, $5, 0)")
-        .bind(new_id())
-        .bind(user_id)
-        .bind(name.to_owned())
-        .bind(token_hash(&secret))
-        .bind(now_text())
-        .execute(db.pool())
-        .await?;
-    Ok(secret)
+    Ok(issue_api_token(db, user_id, name).await?.1)
 }
 
 /// The user an API token belongs to, if it is valid.
@@ -613,10 +690,13 @@ pub async fn user_for_api_token(db: &Db, secret: &str) -> Result<Option<i64>, St
 
 /// A user's tokens.
 pub async fn api_tokens(db: &Db, user_id: i64) -> Result<Vec<ApiToken>, StoreError> {
-    let rows = sqlx::query("SELECT id, name, created_at, last_used_at, revoked FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC")
-        .bind(user_id)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, name, created_at, last_used_at, revoked FROM api_tokens \
+        WHERE user_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(ApiToken {
@@ -641,4 +721,172 @@ pub async fn revoke_api_token(db: &Db, user_id: i64, token_id: i64) -> Result<()
         return Err(StoreError::not_found("api_token", token_id));
     }
     Ok(())
+}
+
+/// Issues an API token and returns its id with the secret, which is shown once and never
+/// again.
+pub async fn issue_api_token(
+    db: &Db,
+    user_id: i64,
+    name: &str,
+) -> Result<(i64, String), StoreError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DomainError::field("name", "field.required").into());
+    }
+    if name.chars().count() > 64 {
+        return Err(DomainError::Invalid(vec![
+            papilio_core::FieldError::new("name", "field.too_long").with("max", 64),
+        ])
+        .into());
+    }
+    let id = new_id();
+    let secret = format!("pap_{}", random_token());
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, revoked) \
+         VALUES ($1, $2, $3, $4, $5, 0)",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(name.to_owned())
+    .bind(token_hash(&secret))
+    .bind(now_text())
+    .execute(db.pool())
+    .await?;
+    Ok((id, secret))
+}
+
+/// Whether `password` is user `id`'s current password.
+pub async fn password_matches(db: &Db, id: i64, password: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    let row = row.ok_or_else(|| StoreError::not_found("user", id))?;
+    Ok(verify_password(password, &row.try_get::<String, _>("password_hash")?))
+}
+
+/// Changes the signed-in user's own password after checking the current one. Every other
+/// session of theirs ends; the one named by `keep_session` (the caller's) stays signed in.
+pub async fn change_own_password(
+    db: &Db,
+    id: i64,
+    current: &str,
+    new: &str,
+    keep_session: Option<&str>,
+) -> Result<(), StoreError> {
+    check_password_policy(new).map_err(|e| rename_field(e, "password", "new"))?;
+    if !password_matches(db, id, current).await? {
+        return Err(DomainError::field("current", "password.wrong").into());
+    }
+    let hash = hash_password(new)?;
+    let keep = keep_session.map(token_hash).unwrap_or_default();
+    db.write(|conn, _| {
+        let (hash, keep) = (hash.clone(), keep.clone());
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, version = version + 1, updated_at = $2 \
+                 WHERE id = $3",
+            )
+            .bind(hash)
+            .bind(now_text())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                .bind(id)
+                .bind(keep)
+                .execute(&mut *conn)
+                .await?;
+            audit::record(conn, "user", id, "password", Some(id), None, None).await
+        })
+    })
+    .await
+}
+
+/// Renames the field of every field error in `e` called `from` to `to`.
+fn rename_field(e: DomainError, from: &str, to: &str) -> DomainError {
+    match e {
+        DomainError::Invalid(fields) => DomainError::Invalid(
+            fields
+                .into_iter()
+                .map(|mut f| {
+                    if f.field == from {
+                        to.clone_into(&mut f.field);
+                    }
+                    f
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Sets user `id`'s password (an administrator's reset) and ends all of their sessions.
+pub async fn reset_password(db: &Db, id: i64, password: &str, by: i64) -> Result<(), StoreError> {
+    let user = user_by_id(db, id).await?;
+    set_password(db, &user.username, password, Some(by)).await
+}
+
+/// Changes the signed-in user's own display name and language.
+pub async fn update_profile(
+    db: &Db,
+    id: i64,
+    display_name: &str,
+    locale: &str,
+) -> Result<User, StoreError> {
+    let display_name = display_name.trim();
+    check_display_name(display_name)?;
+    if !LOCALES.contains(&locale) {
+        return Err(DomainError::field("locale", "field.not_choice").into());
+    }
+    db.write(|conn, _| {
+        Box::pin(async move {
+            let before = sqlx::query("SELECT display_name, locale FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::not_found("user", id))?;
+            let before = serde_json::json!({
+                "display_name": before.try_get::<String, _>("display_name")?,
+                "locale": before.try_get::<String, _>("locale")?,
+            });
+            sqlx::query(
+                "UPDATE users SET display_name = $1, locale = $2, version = version + 1, \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(display_name.to_owned())
+            .bind(locale.to_owned())
+            .bind(now_text())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            let after = serde_json::json!({"display_name": display_name, "locale": locale});
+            audit::record(conn, "user", id, "update", Some(id), Some(before), Some(after)).await
+        })
+    })
+    .await?;
+    user_by_id(db, id).await
+}
+
+/// Refuses an empty or overlong display name.
+fn check_display_name(display_name: &str) -> Result<(), DomainError> {
+    if display_name.trim().is_empty() {
+        return Err(DomainError::field("display_name", "field.required"));
+    }
+    if display_name.chars().count() > 120 {
+        return Err(DomainError::Invalid(vec![
+            papilio_core::FieldError::new("display_name", "field.too_long").with("max", 120),
+        ]));
+    }
+    Ok(())
+}
+
+/// Whether a role called `code` exists.
+pub async fn role_exists(db: &Db, code: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT code FROM roles WHERE code = $1")
+        .bind(code.to_owned())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
 }

@@ -166,6 +166,10 @@ pub async fn context(
     next: Next,
 ) -> Response {
     req.extensions_mut().insert(state.clone());
+    // Static files need no user: spare them the session lookup.
+    if req.uri().path().starts_with("/assets/") {
+        return next.run(req).await;
+    }
     let api = req.uri().path().starts_with("/api/");
     let headers = req.headers().clone();
     let user = resolve_user(&state, &headers).await;

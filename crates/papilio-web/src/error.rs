@@ -47,6 +47,14 @@ pub enum AppError {
     /// Fields broke rules; nothing changed.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// An import file was refused as a whole; nothing was imported.
+    #[error("import refused: {} problems", errors.len())]
+    ImportRefused {
+        /// The entity imported.
+        kind: String,
+        /// The problems, by row.
+        errors: Vec<crate::transfer::RowError>,
+    },
     /// Storage refused or failed.
     #[error(transparent)]
     Store(StoreError),
@@ -89,7 +97,9 @@ impl AppError {
             }
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Invalid(_) | AppError::ImportRefused { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Store(e) => match e {
                 StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
                 StoreError::Stale { .. }
@@ -113,7 +123,7 @@ impl AppError {
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::BadRequest { code, .. } => code,
             AppError::Throttled => "login_throttled",
-            AppError::Invalid(_) => "validation_failed",
+            AppError::Invalid(_) | AppError::ImportRefused { .. } => "validation_failed",
             AppError::Store(e) => match e {
                 StoreError::NotFound { .. } => "not_found",
                 StoreError::Stale { .. } => "stale_version",
@@ -174,6 +184,10 @@ impl AppError {
                     fields.first().map(|f| i18n::field_error(locale, "", f)).unwrap_or_default();
                 vec![("first".into(), first), ("count".into(), fields.len().to_string())]
             }
+            AppError::ImportRefused { kind, errors } => {
+                let first = errors.first().map(|e| e.message(locale, kind)).unwrap_or_default();
+                vec![("first".into(), first), ("count".into(), errors.len().to_string())]
+            }
             _ => Vec::new(),
         };
         i18n::tr_with(locale, &format!("error.{}", self.code()), &params)
@@ -210,10 +224,21 @@ impl IntoResponse for AppError {
                 .iter()
                 .map(|f| json!({"field": f.field, "code": f.rule, "message": i18n::field_error(&ctx.locale, "", f)}))
                 .collect(),
+            AppError::ImportRefused { kind, errors } => errors
+                .iter()
+                .map(|e| {
+                    json!({
+                        "field": e.api_field(),
+                        "code": e.error.rule,
+                        "message": e.message(&ctx.locale, kind),
+                    })
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let field = match &self {
             AppError::Invalid(fields) => fields.first().map(|f| f.field.clone()),
+            AppError::ImportRefused { errors, .. } => errors.first().map(|e| e.api_field()),
             AppError::BadRequest { field, .. } => field.clone(),
             _ => None,
         };

@@ -1,1 +1,174 @@
 //! The route table: every API route with the permission it needs.
+//!
+//! One declaration serves the OpenAPI document ([`crate::openapi`]) and the permission-matrix
+//! test, which calls every route as every role and expects a refusal exactly where the table
+//! says the role lacks the permission.
+
+use papilio_core::access::{self, Action};
+use papilio_core::document::DocAction;
+use papilio_core::entities;
+use papilio_store::documents::Registry;
+
+/// What a route's body is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body.
+    None,
+    /// A master-data record of this entity kind (all fields; `version` on updates).
+    Record(&'static str),
+    /// A document draft.
+    Draft,
+    /// `{"version": n, "comment": "..."}`.
+    Transition,
+    /// A file (CSV or XLSX).
+    File,
+    /// Some other JSON object, described in words.
+    Json(&'static str),
+}
+
+/// One API route.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// `GET`, `POST`...
+    pub method: &'static str,
+    /// Path under the server root, with `{id}`-style parameters.
+    pub path: String,
+    /// Permission resource, or `None` when any signed-in user may call it.
+    pub resource: Option<String>,
+    /// The resource's area.
+    pub area: &'static str,
+    /// Required action.
+    pub action: Action,
+    /// One-line description.
+    pub summary: String,
+    /// OpenAPI tag (area or resource).
+    pub tag: String,
+    /// Request body.
+    pub body: Body,
+    /// Whether it answers a list (`{data, page, per_page, total}`).
+    pub list: bool,
+}
+
+impl RouteSpec {
+    fn new(method: &'static str, path: String, resource: Option<&str>, area: &'static str, action: Action) -> Self {
+        RouteSpec {
+            method,
+            path,
+            resource: resource.map(str::to_owned),
+            area,
+            action,
+            summary: String::new(),
+            tag: area.to_owned(),
+            body: Body::None,
+            list: false,
+        }
+    }
+
+    fn summary(mut self, text: impl Into<String>) -> Self {
+        self.summary = text.into();
+        self
+    }
+
+    fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn list(mut self) -> Self {
+        self.list = true;
+        self
+    }
+
+    /// Whether `grants` allow calling it.
+    pub fn allowed(&self, grants: &[access::Grant]) -> bool {
+        match &self.resource {
+            None => true,
+            Some(r) => access::allowed(grants, r, self.area, self.action),
+        }
+    }
+}
+
+fn area_of(code: &str) -> &'static str {
+    access::AREAS.iter().copied().find(|a| *a == code).unwrap_or("admin")
+}
+
+/// Every API route of the program with `docs` registered.
+pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
+    use Action::*;
+    let mut out = Vec::new();
+    for def in entities::ALL {
+        let (k, a) = (def.kind, def.area);
+        let base = format!("/api/v1/{k}");
+        let r = Some(k);
+        out.push(RouteSpec::new("GET", base.clone(), r, a, Read).summary(format!("List {k} rows")).list());
+        out.push(RouteSpec::new("POST", base.clone(), r, a, Create).summary(format!("Create a {k}")).body(Body::Record(k)));
+        out.push(RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read).summary(format!("Read a {k}")));
+        out.push(
+            RouteSpec::new("PATCH", format!("{base}/{{id}}"), r, a, Update)
+                .summary(format!("Change a {k} (send the version read)"))
+                .body(Body::Record(k)),
+        );
+        out.push(
+            RouteSpec::new("DELETE", format!("{base}/{{id}}"), r, a, Delete)
+                .summary(format!("Delete or deactivate a {k} (query: version)")),
+        );
+        out.push(RouteSpec::new("GET", format!("{base}/export"), r, a, Export).summary(format!("Export {k} rows as CSV or XLSX")));
+        out.push(
+            RouteSpec::new("POST", format!("{base}/import"), r, a, Import)
+                .summary(format!("Import {k} rows from CSV or XLSX: all or none"))
+                .body(Body::File),
+        );
+    }
+    for t in docs.iter() {
+        let a = area_of(t.area);
+        let base = format!("/api/v1/documents/{}", t.code);
+        let r = Some(t.code);
+        out.push(RouteSpec::new("GET", base.clone(), r, a, Read).summary(format!("List {} documents", t.code)).list());
+        out.push(RouteSpec::new("POST", base.clone(), r, a, Create).summary(format!("Create a {} draft", t.code)).body(Body::Draft));
+        out.push(RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read).summary("Read a document with its lines"));
+        out.push(RouteSpec::new("PUT", format!("{base}/{{id}}"), r, a, Update).summary("Replace a draft (send the version read)").body(Body::Draft));
+        for action in DocAction::ALL {
+            out.push(
+                RouteSpec::new("POST", format!("{base}/{{id}}/{}", action.code()), r, a, action.permission())
+                    .summary(format!("{} the document", action.code()))
+                    .body(Body::Transition),
+            );
+        }
+        for (what, summary) in [
+            ("flow", "Documents upstream and downstream"),
+            ("history", "State transitions: who and when"),
+            ("approvals", "Approval requests and their reasons"),
+            ("audit", "Audit trail"),
+        ] {
+            out.push(RouteSpec::new("GET", format!("{base}/{{id}}/{what}"), r, a, Read).summary(summary));
+        }
+    }
+    let me = |method, path: &str, summary: &str, body| {
+        let mut s = RouteSpec::new(method, path.to_owned(), None, "admin", Read).summary(summary).body(body);
+        s.tag = "me".into();
+        s
+    };
+    out.push(me("GET", "/api/v1/me", "The signed-in user, roles and grants", Body::None));
+    out.push(me("PUT", "/api/v1/me/locale", "Set my language", Body::Json("{locale}")));
+    out.push(me("POST", "/api/v1/me/password", "Change my password", Body::Json("{current, new}")));
+    out.push(me("GET", "/api/v1/me/tokens", "My API tokens", Body::None));
+    out.push(me("POST", "/api/v1/me/tokens", "Issue an API token (shown once)", Body::Json("{name}")));
+    out.push(me("DELETE", "/api/v1/me/tokens/{id}", "Revoke an API token", Body::None));
+    out.push(me("GET", "/api/v1/inbox", "Documents waiting for my approval", Body::None));
+    let admin = |method, path: &str, resource: &str, action, summary: &str, body| {
+        let mut s = RouteSpec::new(method, path.to_owned(), Some(resource), "admin", action).summary(summary).body(body);
+        s.tag = "admin".into();
+        s
+    };
+    out.push(admin("GET", "/api/v1/users", "user", Read, "List users", Body::None));
+    out.push(admin("POST", "/api/v1/users", "user", Create, "Create a user", Body::Json("{username, display_name, password, locale, roles}")));
+    out.push(admin("GET", "/api/v1/users/{id}", "user", Read, "Read a user", Body::None));
+    out.push(admin("PATCH", "/api/v1/users/{id}", "user", Update, "Change a user", Body::Json("{version, display_name, locale, active, roles}")));
+    out.push(admin("POST", "/api/v1/users/{id}/password", "user", Update, "Set a user's password", Body::Json("{password}")));
+    out.push(admin("GET", "/api/v1/roles", "role", Read, "Roles with their grants", Body::None));
+    out.push(admin("PUT", "/api/v1/roles/{code}", "role", Update, "Define a custom role", Body::Json("{grants: [{resource, action}]}")));
+    out.push(admin("GET", "/api/v1/settings", "settings", Read, "Company settings and fiscal periods", Body::None));
+    out.push(admin("PUT", "/api/v1/settings", "settings", Update, "Change company settings", Body::Json("{version, name, base_currency, fiscal_year_start_month}")));
+    out.push(admin("GET", "/api/v1/audit", "audit", Read, "The audit trail, filtered and paged", Body::None));
+    out
+}

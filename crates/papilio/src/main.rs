@@ -39,6 +39,48 @@ enum Command {
         /// Mark cookies Secure (when served behind HTTPS).
         #[arg(long)]
         secure_cookies: bool,
+        /// Load the demo company first when the database has no items.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run benchmark workloads against a fresh database and report rates and latencies.
+    Bench {
+        /// Workloads to run (all when none is named).
+        workloads: Vec<String>,
+        /// Run on a new database on this PostgreSQL server (postgres://user@host:port)
+        /// instead of a temporary SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Longest run per workload, in seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Most requests per workload.
+        #[arg(long, default_value_t = 50_000)]
+        requests: u64,
+        /// Demo scale of the database the workloads run on.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where the JSON report goes.
+        #[arg(long, default_value = "bench-results/bench.json")]
+        out: PathBuf,
+        /// A quick functional run with tiny sizes (for CI): checks results, not speed.
+        #[arg(long)]
+        smoke: bool,
+    },
+    /// Load the demo company (蝴蝶电器, a fan maker) into an empty database.
+    Demo {
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// 1 for the showroom company; N adds (N-1)×1,000 parts and (N-1)×100 customers.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -53,6 +95,9 @@ enum Command {
         kind: String,
         /// The file (.csv or .xlsx).
         file: PathBuf,
+        /// User the audit trail names (default: the first administrator).
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Export master data to a CSV or XLSX file.
     Export {
@@ -136,12 +181,119 @@ fn say(text: &str) {
     println!("{text}");
 }
 
+/// Loads the demo company and prints its users. With `skip_if_loaded`, a database that already
+/// has items is left as it is (so `serve --demo` can be run again on the same file).
+async fn load_demo(db: &Db, options: papilio_demo::DemoOptions, skip_if_loaded: bool) -> anyhow::Result<()> {
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let progress = |kind: &str, rows: u64| bar.set_message(format!("{kind}: {rows} rows"));
+    match papilio_demo::load(db, options, &progress).await {
+        Ok(summary) => {
+            bar.finish_and_clear();
+            let total: u64 = summary.rows.values().sum();
+            say(&format!("Loaded the demo company: {total} master-data rows."));
+            say(&format!("Demo users (password '{}'):", papilio_demo::DEMO_PASSWORD));
+            for (user, role) in &summary.users {
+                say(&format!("  {user:<22} {role}"));
+            }
+            Ok(())
+        }
+        Err(papilio_demo::DemoError::NotEmpty) if skip_if_loaded => {
+            bar.finish_and_clear();
+            say("The database already has data; the demo was not loaded again.");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The master-data entity called `kind`.
+fn entity_def(kind: &str) -> anyhow::Result<&'static papilio_core::schema::EntityDef> {
+    papilio_core::entities::by_kind(kind).with_context(|| {
+        let kinds: Vec<&str> = papilio_core::entities::ALL.iter().map(|d| d.kind).collect();
+        format!("unknown kind {kind}; one of: {}", kinds.join(", "))
+    })
+}
+
+/// Imports `file` into `kind` as `user` (default: the first administrator), with a progress
+/// bar on a terminal. A refused file prints its problems and fails.
+async fn import_file(
+    db: &Db,
+    kind: &str,
+    file: &std::path::Path,
+    user: Option<&str>,
+) -> anyhow::Result<usize> {
+    use papilio_web::transfer::{self, FileFormat, Phase, Upload};
+    let def = entity_def(kind)?;
+    let users = users::list_users(db).await?;
+    let actor = match user {
+        Some(name) => users.iter().find(|u| u.username == name),
+        None => users
+            .iter()
+            .filter(|u| u.active && u.roles.iter().any(|r| r == "administrator"))
+            .min_by_key(|u| u.id),
+    };
+    let Some(actor) = actor else {
+        bail!("no such user {}; name one with --user", user.unwrap_or("(administrator)"));
+    };
+    let size =
+        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if size.len() > u64::try_from(transfer::MAX_FILE_BYTES).unwrap_or(u64::MAX) {
+        bail!(
+            "{} is larger than {} MB; split it into smaller files",
+            file.display(),
+            transfer::MAX_FILE_MB
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(format) = FileFormat::detect(Some(&name), None, &bytes) else {
+        bail!("{}: the file must be a .csv or .xlsx file", file.display());
+    };
+
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let style =
+        indicatif::ProgressStyle::with_template("{msg:9} [{bar:40}] {pos}/{len} rows ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    let shown = bar.clone();
+    let progress: transfer::Progress = std::sync::Arc::new(move |phase, done, total| {
+        shown.set_message(match phase {
+            Phase::Reading => "reading",
+            Phase::Checking => "checking",
+            Phase::Writing => "writing",
+        });
+        shown.set_length(u64::try_from(total).unwrap_or(0));
+        shown.set_position(u64::try_from(done).unwrap_or(0));
+    });
+    let upload = Upload { name, format, bytes };
+    let result = transfer::import(db, def, upload, actor.id, progress).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(n) => Ok(n),
+        Err(papilio_web::error::AppError::ImportRefused { kind, errors }) => {
+            for e in &errors {
+                eprintln!("{}", e.message("en", &kind));
+            }
+            bail!("nothing was imported: {} problems in {}", errors.len(), file.display())
+        }
+        Err(e) => bail!("{}", e.message("en")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve { listen, admin_password, secure_cookies } => {
+        Command::Serve { listen, admin_password, secure_cookies, demo } => {
             let db = open(&cli.database).await?;
             if users::count_users(&db).await? == 0 {
                 let (password, generated) = match admin_password {
@@ -167,6 +319,9 @@ async fn main() -> anyhow::Result<()> {
                     say("Created user 'admin' with the password given.");
                 }
             }
+            if demo {
+                load_demo(&db, papilio_demo::DemoOptions::default(), true).await?;
+            }
             let mut state = papilio_web::AppState::new(db);
             state.secure_cookies = secure_cookies;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -181,6 +336,33 @@ async fn main() -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+        }
+        Command::Bench { workloads, postgres, concurrency, seconds, requests, scale, seed, out, smoke } => {
+            let mut options = papilio_bench::BenchOptions {
+                workloads,
+                postgres,
+                concurrency,
+                duration: std::time::Duration::from_secs(seconds),
+                requests,
+                scale,
+                seed,
+            };
+            if smoke {
+                options.concurrency = options.concurrency.min(4);
+                options.requests = options.requests.min(400);
+                options.duration = options.duration.min(std::time::Duration::from_secs(30));
+            }
+            let report = papilio_bench::run(&options).await?;
+            say(&report.table());
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&out, serde_json::to_string_pretty(&report.json())?)?;
+            say(&format!("JSON report written to {}", out.display()));
+        }
+        Command::Demo { seed, scale } => {
+            let db = open(&cli.database).await?;
+            load_demo(&db, papilio_demo::DemoOptions { seed, scale }, false).await?;
         }
         Command::Migrate => {
             open(&cli.database).await?;
@@ -231,15 +413,25 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Import { kind, file } => {
+        Command::Import { kind, file, user } => {
             let db = open(&cli.database).await?;
-            let _ = (&db, &kind, &file);
-            bail!("import is not wired yet");
+            let n = import_file(&db, &kind, &file, user.as_deref()).await?;
+            say(&format!("Imported {n} rows from {}.", file.display()));
         }
         Command::Export { kind, file } => {
+            use papilio_web::transfer::{self, FileFormat};
             let db = open(&cli.database).await?;
-            let _ = (&db, &kind, &file);
-            bail!("export is not wired yet");
+            let def = entity_def(&kind)?;
+            let Some(format) = FileFormat::from_name(&file.to_string_lossy()) else {
+                bail!("{}: the file name must end in .csv or .xlsx", file.display());
+            };
+            let q = papilio_store::master::ListQuery { page: 1, per_page: 500, ..Default::default() };
+            let exported = transfer::export(&db, def, &q, format)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message("en")))?;
+            std::fs::write(&file, &exported.bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            say(&format!("Exported {} rows to {}.", exported.rows, file.display()));
         }
         Command::Openapi => {
             let doc = papilio_web::openapi::document(&papilio_web::standard_documents());

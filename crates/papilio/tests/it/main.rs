@@ -7,4 +7,10 @@
 
 mod support;
 
+mod admin;
+mod browser;
+mod demo;
+mod documents;
 mod foundation;
+mod permissions;
+mod transfer;

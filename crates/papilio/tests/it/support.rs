@@ -164,6 +164,11 @@ impl TestResponse {
 }
 
 impl TestClient {
+    /// A client for an existing token.
+    pub fn with_token(app: &TestApp, token: String) -> TestClient {
+        TestClient { router: app.router.clone(), token, user_id: 0, locale: "en".into() }
+    }
+
     /// Sends a request with the token.
     pub async fn send(
         &self,
