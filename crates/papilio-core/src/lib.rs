@@ -9,6 +9,7 @@ pub mod access;
 pub mod document;
 pub mod entities;
 pub mod error;
+pub mod inventory;
 pub mod schema;
 pub mod value;
 
