@@ -74,8 +74,12 @@ impl Bench {
         let (url, home) = match &options.postgres {
             Some(server) => {
                 let server = server.trim_end_matches('/').to_owned();
-                let admin = Db::connect(&format!("{server}/postgres")).await.context("PostgreSQL server")?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin.pool()).await?;
+                let admin = Db::connect(&format!("{server}/postgres"))
+                    .await
+                    .context("PostgreSQL server")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(admin.pool())
+                    .await?;
                 admin.close().await;
                 (format!("{server}/{name}"), Home::Postgres { server, name })
             }
@@ -90,7 +94,16 @@ impl Bench {
         papilio_store::company::ensure_company(&db, chrono::Utc::now().date_naive()).await?;
         let demo = papilio_demo::DemoOptions { seed: options.seed, scale: options.scale };
         papilio_demo::load(&db, demo, &|_, _| {}).await?;
-        let admin = users::create_user(&db, "bench", "Bench", "bench-password", "en", &["administrator".into()], None).await?;
+        let admin = users::create_user(
+            &db,
+            "bench",
+            "Bench",
+            "bench-password",
+            "en",
+            &["administrator".into()],
+            None,
+        )
+        .await?;
         let token = users::create_api_token(&db, admin.id, "bench").await?;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -16,7 +16,8 @@ pub struct Latencies {
 impl Default for Latencies {
     fn default() -> Self {
         // One microsecond to one minute, three significant digits.
-        let hist = Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()));
+        let hist = Histogram::new_with_bounds(1, 60_000_000, 3)
+            .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()));
         Latencies { hist }
     }
 }
@@ -101,7 +102,11 @@ impl Row {
 
     /// Operations per CPU-second.
     pub fn rate_per_cpu(&self) -> f64 {
-        if self.cpu_seconds > 0.0 { (self.ops * self.units_per_op) as f64 / self.cpu_seconds } else { 0.0 }
+        if self.cpu_seconds > 0.0 {
+            (self.ops * self.units_per_op) as f64 / self.cpu_seconds
+        } else {
+            0.0
+        }
     }
 }
 
@@ -133,8 +138,19 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = format!(
             "backend {} · {} clients · demo scale {}\n{:<10} {:<6} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}  check\n",
-            self.backend, self.concurrency, self.scale,
-            "workload", "op", "ops", "rate/s", "rate/cpu-s", "cpu-s", "p50 ms", "p99 ms", "p99.9 ms", "rss MiB"
+            self.backend,
+            self.concurrency,
+            self.scale,
+            "workload",
+            "op",
+            "ops",
+            "rate/s",
+            "rate/cpu-s",
+            "cpu-s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "rss MiB"
         );
         for r in &self.rows {
             out.push_str(&format!(

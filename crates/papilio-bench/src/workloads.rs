@@ -19,8 +19,14 @@ fn client(token: &str) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().default_headers(headers).pool_max_idle_per_host(64).build()?)
 }
 
-async fn ids(http: &reqwest::Client, base: &str, kind: &str, n: usize) -> anyhow::Result<Vec<(String, i64)>> {
-    let page: Value = http.get(format!("{base}/api/v1/{kind}?per_page={n}")).send().await?.json().await?;
+async fn ids(
+    http: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    n: usize,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let page: Value =
+        http.get(format!("{base}/api/v1/{kind}?per_page={n}")).send().await?.json().await?;
     let rows = page["data"].as_array().context("list answer")?;
     Ok(rows
         .iter()
@@ -57,26 +63,41 @@ pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
             // Each client owns one item for its writes, so versions never collide.
             let (own_id, mut own_version) = items.get(c).cloned().unwrap_or_default();
             let mut written = 0u64;
-            while Instant::now() < deadline && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok() {
+            while Instant::now() < deadline
+                && budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+                    .is_ok()
+            {
                 let roll = rng.random_range(0..100);
                 let t = Instant::now();
                 let result = if roll < 20 {
-                    let cost = format!("{}.{:02}", rng.random_range(1..500), rng.random_range(0..100));
+                    let cost =
+                        format!("{}.{:02}", rng.random_range(1..500), rng.random_range(0..100));
                     let body = json!({"version": own_version, "standard_cost": cost});
-                    let r = http.patch(format!("{base}/api/v1/item/{own_id}")).json(&body).send().await;
-                    if let Ok(resp) = &r {
-                        if resp.status().is_success() {
-                            own_version += 1;
-                            written += 1;
-                        }
+                    let r =
+                        http.patch(format!("{base}/api/v1/item/{own_id}")).json(&body).send().await;
+                    if let Ok(resp) = &r
+                        && resp.status().is_success()
+                    {
+                        own_version += 1;
+                        written += 1;
                     }
                     writes.record(t.elapsed());
                     r
                 } else {
                     let url = match roll % 3 {
-                        0 => format!("{base}/api/v1/item/{}", items[rng.random_range(0..items.len())].0),
-                        1 => format!("{base}/api/v1/item?per_page=40&page={}", rng.random_range(1..5)),
-                        _ => format!("{base}/api/v1/customer/{}", customers[rng.random_range(0..customers.len())].0),
+                        0 => format!(
+                            "{base}/api/v1/item/{}",
+                            items[rng.random_range(0..items.len())].0
+                        ),
+                        1 => format!(
+                            "{base}/api/v1/item?per_page=40&page={}",
+                            rng.random_range(1..5)
+                        ),
+                        _ => format!(
+                            "{base}/api/v1/customer/{}",
+                            customers[rng.random_range(0..customers.len())].0
+                        ),
                     };
                     let r = http.get(url).send().await;
                     if let Ok(resp) = r {
@@ -91,7 +112,9 @@ pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
                     r
                 };
                 match result {
-                    Ok(resp) if !resp.status().is_success() => failures.push(format!("write answered {}", resp.status())),
+                    Ok(resp) if !resp.status().is_success() => {
+                        failures.push(format!("write answered {}", resp.status()))
+                    }
                     Err(e) => failures.push(e.to_string()),
                     Ok(_) => {}
                 }
@@ -116,15 +139,20 @@ pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
 
     // Functional check: every successful write moved its item's version by exactly one.
     for (id, version, written) in &expected {
-        let row: Value = http.get(format!("{}/api/v1/item/{id}", bench.base)).send().await?.json().await?;
+        let row: Value =
+            http.get(format!("{}/api/v1/item/{id}", bench.base)).send().await?.json().await?;
         if row["version"].as_i64() != Some(*version) || *version != 1 + i64::try_from(*written)? {
-            bail!("item {id}: version {} after {written} writes, expected {version}", row["version"]);
+            bail!(
+                "item {id}: version {} after {written} writes, expected {version}",
+                row["version"]
+            );
         }
     }
     if let Some(first) = failures.first() {
         bail!("{} requests failed, first: {first}", failures.len());
     }
-    let check = format!("ok: {} writes, versions consistent", expected.iter().map(|e| e.2).sum::<u64>());
+    let check =
+        format!("ok: {} writes, versions consistent", expected.iter().map(|e| e.2).sum::<u64>());
     bench.finish().await;
 
     let mut all = reads.clone();

@@ -161,14 +161,19 @@ fn dec(r: &Record, name: &str) -> Option<Decimal> {
 
 fn check_item(r: &Record) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if let (Some(max), Some(reorder)) = (dec(r, "max_stock"), dec(r, "reorder_point")) {
-        if max < reorder {
+    if let (Some(max), Some(reorder)) = (dec(r, "max_stock"), dec(r, "reorder_point"))
+        && max < reorder
+    {
+        {
             errors
                 .push(FieldError::new("max_stock", "item.max_below_reorder").with("min", reorder));
         }
     }
-    if let (Some(reorder), Some(safety)) = (dec(r, "reorder_point"), dec(r, "safety_stock")) {
-        if reorder < safety && !reorder.is_zero() {
+    if let (Some(reorder), Some(safety)) = (dec(r, "reorder_point"), dec(r, "safety_stock"))
+        && reorder < safety
+        && !reorder.is_zero()
+    {
+        {
             errors.push(
                 FieldError::new("reorder_point", "item.reorder_below_safety").with("min", safety),
             );

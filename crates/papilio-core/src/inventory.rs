@@ -152,10 +152,15 @@ pub const DEFAULT_AGEING: &[i64] = &[30, 90, 180, 365];
 /// left is what came in last). Returns one quantity per bucket: `bounds.len() + 1` of them,
 /// the last for stock older than the last bound. Stock not covered by any listed receipt
 /// (opening balances) counts as oldest.
-pub fn ageing(on_hand: Decimal, receipts: &[Receipt], today: NaiveDate, bounds: &[i64]) -> Vec<Decimal> {
+pub fn ageing(
+    on_hand: Decimal,
+    receipts: &[Receipt],
+    today: NaiveDate,
+    bounds: &[i64],
+) -> Vec<Decimal> {
     let mut buckets = vec![Decimal::ZERO; bounds.len() + 1];
     let mut newest_first: Vec<&Receipt> = receipts.iter().collect();
-    newest_first.sort_by(|a, b| b.date.cmp(&a.date));
+    newest_first.sort_by_key(|r| std::cmp::Reverse(r.date));
     let mut left = on_hand.max(Decimal::ZERO);
     let bucket_of = |age: i64| bounds.iter().position(|b| age <= *b).unwrap_or(bounds.len());
     for r in newest_first {
@@ -178,7 +183,11 @@ pub fn ageing(on_hand: Decimal, receipts: &[Receipt], today: NaiveDate, bounds: 
 /// Inventory turnover over a period: cost of issues divided by the average stock value, and
 /// days of inventory (`period_days / turnover`). `None` when the average stock is zero or
 /// nothing was issued.
-pub fn turnover(issue_value: Decimal, average_value: Decimal, period_days: i64) -> Option<(Decimal, Decimal)> {
+pub fn turnover(
+    issue_value: Decimal,
+    average_value: Decimal,
+    period_days: i64,
+) -> Option<(Decimal, Decimal)> {
     if average_value <= Decimal::ZERO || issue_value <= Decimal::ZERO {
         return None;
     }
@@ -189,17 +198,25 @@ pub fn turnover(issue_value: Decimal, average_value: Decimal, period_days: i64) 
 
 /// ABC classes by usage value: items making the first `a_pct` percent of the total are A, the
 /// next up to `a_pct + b_pct` are B, the rest C. Returns (key, class) in descending usage.
-pub fn abc_classes<K: Clone>(usage: &[(K, Decimal)], a_pct: Decimal, b_pct: Decimal) -> Vec<(K, char)> {
+pub fn abc_classes<K: Clone>(
+    usage: &[(K, Decimal)],
+    a_pct: Decimal,
+    b_pct: Decimal,
+) -> Vec<(K, char)> {
     let total: Decimal = usage.iter().map(|(_, v)| (*v).max(Decimal::ZERO)).sum();
     let mut sorted: Vec<&(K, Decimal)> = usage.iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     let mut running = Decimal::ZERO;
     sorted
         .into_iter()
         .map(|(k, v)| {
             // The class is decided by where the item starts, so the item that crosses the A
             // line is still A.
-            let share_before = if total > Decimal::ZERO { running * Decimal::ONE_HUNDRED / total } else { Decimal::ONE_HUNDRED };
+            let share_before = if total > Decimal::ZERO {
+                running * Decimal::ONE_HUNDRED / total
+            } else {
+                Decimal::ONE_HUNDRED
+            };
             running += (*v).max(Decimal::ZERO);
             let class = if share_before < a_pct {
                 'A'
@@ -256,9 +273,24 @@ mod tests {
     #[test]
     fn lots_by_fifo_and_fefo() {
         let lots = vec![
-            LotStock { lot: "L1".into(), received: d(2026, 1, 5), expiry: Some(d(2027, 6, 1)), available: dec!(10) },
-            LotStock { lot: "L2".into(), received: d(2026, 2, 1), expiry: Some(d(2026, 12, 31)), available: dec!(10) },
-            LotStock { lot: "L3".into(), received: d(2025, 12, 1), expiry: Some(d(2026, 11, 30)), available: dec!(10) },
+            LotStock {
+                lot: "L1".into(),
+                received: d(2026, 1, 5),
+                expiry: Some(d(2027, 6, 1)),
+                available: dec!(10),
+            },
+            LotStock {
+                lot: "L2".into(),
+                received: d(2026, 2, 1),
+                expiry: Some(d(2026, 12, 31)),
+                available: dec!(10),
+            },
+            LotStock {
+                lot: "L3".into(),
+                received: d(2025, 12, 1),
+                expiry: Some(d(2026, 11, 30)),
+                available: dec!(10),
+            },
         ];
         let today = d(2026, 12, 3);
         // L3 has expired: never suggested.
@@ -274,8 +306,14 @@ mod tests {
     #[test]
     fn alerts() {
         assert_eq!(stock_alert(dec!(5), dec!(10), dec!(20), None), Some(StockAlert::BelowSafety));
-        assert_eq!(stock_alert(dec!(20), dec!(10), dec!(20), None), Some(StockAlert::AtReorderPoint));
-        assert_eq!(stock_alert(dec!(61), dec!(10), dec!(20), Some(dec!(60))), Some(StockAlert::AboveMaximum));
+        assert_eq!(
+            stock_alert(dec!(20), dec!(10), dec!(20), None),
+            Some(StockAlert::AtReorderPoint)
+        );
+        assert_eq!(
+            stock_alert(dec!(61), dec!(10), dec!(20), Some(dec!(60))),
+            Some(StockAlert::AboveMaximum)
+        );
         assert_eq!(stock_alert(dec!(30), dec!(10), dec!(20), Some(dec!(60))), None);
         assert_eq!(stock_alert(dec!(0), dec!(0), dec!(0), None), None);
     }

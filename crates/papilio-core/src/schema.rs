@@ -220,10 +220,10 @@ pub fn validate(
         }
     }
 
-    if errors.is_empty() {
-        if let Some(check) = def.check {
-            errors.extend(check(&record));
-        }
+    if errors.is_empty()
+        && let Some(check) = def.check
+    {
+        errors.extend(check(&record));
     }
     if errors.is_empty() { Ok(record) } else { Err(errors) }
 }

@@ -65,6 +65,23 @@ pub enum DemoError {
 
 type Row = Vec<(&'static str, String)>;
 
+/// An item of the showroom company: code, Chinese and English names, category, type, unit,
+/// lead time, safety stock, reorder point, standard cost, default warehouse, lot tracked.
+type ItemRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
 fn row(pairs: &[(&'static str, &str)]) -> Row {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
@@ -89,10 +106,15 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
     ));
     out.push((
         &entities::PAYMENT_TERM,
-        [("NET30", "月结30天", "Net 30", "30"), ("NET60", "月结60天", "Net 60", "60"), ("COD", "货到付款", "Cash on delivery", "0"), ("PREPAY", "预付款", "Prepayment", "0")]
-            .iter()
-            .map(|(c, z, e, d)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("days", d)]))
-            .collect(),
+        [
+            ("NET30", "月结30天", "Net 30", "30"),
+            ("NET60", "月结60天", "Net 60", "60"),
+            ("COD", "货到付款", "Cash on delivery", "0"),
+            ("PREPAY", "预付款", "Prepayment", "0"),
+        ]
+        .iter()
+        .map(|(c, z, e, d)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("days", d)]))
+        .collect(),
     ));
     out.push((
         &entities::EXCHANGE_RATE,
@@ -152,7 +174,15 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
             ("SUBC", "委外仓", "Subcontractor stock", "外协厂", "false"),
         ]
         .iter()
-        .map(|(c, z, e, a, n)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("address", a), ("allow_negative", n)]))
+        .map(|(c, z, e, a, n)| {
+            row(&[
+                ("code", c),
+                ("name_zh", z),
+                ("name_en", e),
+                ("address", a),
+                ("allow_negative", n),
+            ])
+        })
         .collect(),
     ));
     let mut bins = Vec::new();
@@ -167,33 +197,343 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
     }
     out.push((&entities::BIN, bins));
 
-    // Items: code, zh, en, category, type, unit, lead time, safety, reorder, cost, warehouse,
-    // lot tracked.
-    let items: &[(&str, &str, &str, &str, &str, &str, &str, &str, &str, &str, &str, &str)] = &[
-        ("FAN-F16", "16寸落地扇", "16\" floor fan", "FG-FLOOR", "manufactured", "PCS", "5", "200", "400", "118.40", "FG", "false"),
-        ("FAN-F18", "18寸落地扇", "18\" floor fan", "FG-FLOOR", "manufactured", "PCS", "5", "150", "300", "139.80", "FG", "false"),
-        ("FAN-D12", "12寸台扇", "12\" desk fan", "FG-DESK", "manufactured", "PCS", "4", "300", "500", "72.60", "FG", "false"),
-        ("FAN-D10", "10寸台扇", "10\" desk fan", "FG-DESK", "manufactured", "PCS", "4", "100", "200", "61.30", "FG", "false"),
-        ("FAN-C52", "52寸吊扇", "52\" ceiling fan", "FG-CEIL", "manufactured", "PCS", "7", "60", "120", "286.00", "FG", "false"),
-        ("MOT-40W", "40W电机", "40 W motor", "SUB", "manufactured", "PCS", "3", "300", "600", "31.20", "WIP", "true"),
-        ("MOT-60W", "60W电机", "60 W motor", "SUB", "manufactured", "PCS", "3", "300", "600", "38.50", "WIP", "true"),
-        ("MOT-75W", "75W吊扇电机", "75 W ceiling motor", "SUB", "outsourced", "PCS", "10", "80", "160", "96.00", "WIP", "true"),
-        ("HEAD-16", "16寸机头组件", "16\" head assembly", "SUB", "manufactured", "PCS", "2", "0", "0", "52.10", "WIP", "false"),
-        ("BLADE-16", "16寸扇叶", "16\" blade", "SUB", "manufactured", "PCS", "2", "400", "800", "4.80", "WIP", "false"),
-        ("GRILL-16", "16寸网罩", "16\" grill", "SUB", "outsourced", "SET", "8", "300", "600", "9.60", "WIP", "false"),
-        ("BRG-608", "608轴承", "608 bearing", "MECH", "purchased", "PCS", "14", "2000", "4000", "1.35", "RM", "false"),
-        ("SHAFT-8", "8mm电机轴", "8 mm motor shaft", "MECH", "purchased", "PCS", "20", "1000", "2000", "2.20", "RM", "false"),
-        ("SCREW-M4", "M4螺钉", "M4 screw", "MECH", "purchased", "PCS", "7", "20000", "40000", "0.03", "RM", "false"),
-        ("CAP-2UF", "2μF启动电容", "2 µF start capacitor", "ELEC", "purchased", "PCS", "21", "1500", "3000", "1.10", "RM", "true"),
-        ("SWITCH-4", "四档开关", "4-speed switch", "ELEC", "purchased", "PCS", "21", "800", "1600", "3.40", "RM", "false"),
-        ("CORD-2M", "2米电源线", "2 m power cord", "ELEC", "purchased", "PCS", "14", "800", "1600", "4.70", "RM", "false"),
-        ("CU-WIRE", "漆包铜线", "Enamelled copper wire", "RAW", "purchased", "KG", "10", "300", "600", "78.00", "RM", "true"),
-        ("SI-STEEL", "硅钢片", "Silicon steel lamination", "RAW", "purchased", "KG", "30", "1000", "2000", "9.80", "RM", "true"),
-        ("PP-RESIN", "PP塑料粒子", "PP resin", "RAW", "purchased", "KG", "15", "2000", "4000", "11.20", "RM", "true"),
-        ("STEEL-WIRE", "镀锌钢丝", "Galvanised steel wire", "RAW", "purchased", "KG", "15", "500", "1000", "6.90", "RM", "false"),
-        ("CARTON-F16", "16寸落地扇纸箱", "Floor fan carton", "PKG", "purchased", "PCS", "7", "500", "1000", "3.80", "RM", "false"),
-        ("MANUAL", "说明书", "User manual", "PKG", "purchased", "PCS", "7", "1000", "2000", "0.45", "RM", "false"),
-        ("OLD-CAP-1UF", "1μF电容（停产）", "1 µF capacitor (discontinued)", "ELEC", "purchased", "PCS", "21", "0", "0", "0.90", "RM", "false"),
+    let items: &[ItemRow] = &[
+        (
+            "FAN-F16",
+            "16寸落地扇",
+            "16\" floor fan",
+            "FG-FLOOR",
+            "manufactured",
+            "PCS",
+            "5",
+            "200",
+            "400",
+            "118.40",
+            "FG",
+            "false",
+        ),
+        (
+            "FAN-F18",
+            "18寸落地扇",
+            "18\" floor fan",
+            "FG-FLOOR",
+            "manufactured",
+            "PCS",
+            "5",
+            "150",
+            "300",
+            "139.80",
+            "FG",
+            "false",
+        ),
+        (
+            "FAN-D12",
+            "12寸台扇",
+            "12\" desk fan",
+            "FG-DESK",
+            "manufactured",
+            "PCS",
+            "4",
+            "300",
+            "500",
+            "72.60",
+            "FG",
+            "false",
+        ),
+        (
+            "FAN-D10",
+            "10寸台扇",
+            "10\" desk fan",
+            "FG-DESK",
+            "manufactured",
+            "PCS",
+            "4",
+            "100",
+            "200",
+            "61.30",
+            "FG",
+            "false",
+        ),
+        (
+            "FAN-C52",
+            "52寸吊扇",
+            "52\" ceiling fan",
+            "FG-CEIL",
+            "manufactured",
+            "PCS",
+            "7",
+            "60",
+            "120",
+            "286.00",
+            "FG",
+            "false",
+        ),
+        (
+            "MOT-40W",
+            "40W电机",
+            "40 W motor",
+            "SUB",
+            "manufactured",
+            "PCS",
+            "3",
+            "300",
+            "600",
+            "31.20",
+            "WIP",
+            "true",
+        ),
+        (
+            "MOT-60W",
+            "60W电机",
+            "60 W motor",
+            "SUB",
+            "manufactured",
+            "PCS",
+            "3",
+            "300",
+            "600",
+            "38.50",
+            "WIP",
+            "true",
+        ),
+        (
+            "MOT-75W",
+            "75W吊扇电机",
+            "75 W ceiling motor",
+            "SUB",
+            "outsourced",
+            "PCS",
+            "10",
+            "80",
+            "160",
+            "96.00",
+            "WIP",
+            "true",
+        ),
+        (
+            "HEAD-16",
+            "16寸机头组件",
+            "16\" head assembly",
+            "SUB",
+            "manufactured",
+            "PCS",
+            "2",
+            "0",
+            "0",
+            "52.10",
+            "WIP",
+            "false",
+        ),
+        (
+            "BLADE-16",
+            "16寸扇叶",
+            "16\" blade",
+            "SUB",
+            "manufactured",
+            "PCS",
+            "2",
+            "400",
+            "800",
+            "4.80",
+            "WIP",
+            "false",
+        ),
+        (
+            "GRILL-16",
+            "16寸网罩",
+            "16\" grill",
+            "SUB",
+            "outsourced",
+            "SET",
+            "8",
+            "300",
+            "600",
+            "9.60",
+            "WIP",
+            "false",
+        ),
+        (
+            "BRG-608",
+            "608轴承",
+            "608 bearing",
+            "MECH",
+            "purchased",
+            "PCS",
+            "14",
+            "2000",
+            "4000",
+            "1.35",
+            "RM",
+            "false",
+        ),
+        (
+            "SHAFT-8",
+            "8mm电机轴",
+            "8 mm motor shaft",
+            "MECH",
+            "purchased",
+            "PCS",
+            "20",
+            "1000",
+            "2000",
+            "2.20",
+            "RM",
+            "false",
+        ),
+        (
+            "SCREW-M4",
+            "M4螺钉",
+            "M4 screw",
+            "MECH",
+            "purchased",
+            "PCS",
+            "7",
+            "20000",
+            "40000",
+            "0.03",
+            "RM",
+            "false",
+        ),
+        (
+            "CAP-2UF",
+            "2μF启动电容",
+            "2 µF start capacitor",
+            "ELEC",
+            "purchased",
+            "PCS",
+            "21",
+            "1500",
+            "3000",
+            "1.10",
+            "RM",
+            "true",
+        ),
+        (
+            "SWITCH-4",
+            "四档开关",
+            "4-speed switch",
+            "ELEC",
+            "purchased",
+            "PCS",
+            "21",
+            "800",
+            "1600",
+            "3.40",
+            "RM",
+            "false",
+        ),
+        (
+            "CORD-2M",
+            "2米电源线",
+            "2 m power cord",
+            "ELEC",
+            "purchased",
+            "PCS",
+            "14",
+            "800",
+            "1600",
+            "4.70",
+            "RM",
+            "false",
+        ),
+        (
+            "CU-WIRE",
+            "漆包铜线",
+            "Enamelled copper wire",
+            "RAW",
+            "purchased",
+            "KG",
+            "10",
+            "300",
+            "600",
+            "78.00",
+            "RM",
+            "true",
+        ),
+        (
+            "SI-STEEL",
+            "硅钢片",
+            "Silicon steel lamination",
+            "RAW",
+            "purchased",
+            "KG",
+            "30",
+            "1000",
+            "2000",
+            "9.80",
+            "RM",
+            "true",
+        ),
+        (
+            "PP-RESIN",
+            "PP塑料粒子",
+            "PP resin",
+            "RAW",
+            "purchased",
+            "KG",
+            "15",
+            "2000",
+            "4000",
+            "11.20",
+            "RM",
+            "true",
+        ),
+        (
+            "STEEL-WIRE",
+            "镀锌钢丝",
+            "Galvanised steel wire",
+            "RAW",
+            "purchased",
+            "KG",
+            "15",
+            "500",
+            "1000",
+            "6.90",
+            "RM",
+            "false",
+        ),
+        (
+            "CARTON-F16",
+            "16寸落地扇纸箱",
+            "Floor fan carton",
+            "PKG",
+            "purchased",
+            "PCS",
+            "7",
+            "500",
+            "1000",
+            "3.80",
+            "RM",
+            "false",
+        ),
+        (
+            "MANUAL",
+            "说明书",
+            "User manual",
+            "PKG",
+            "purchased",
+            "PCS",
+            "7",
+            "1000",
+            "2000",
+            "0.45",
+            "RM",
+            "false",
+        ),
+        (
+            "OLD-CAP-1UF",
+            "1μF电容（停产）",
+            "1 µF capacitor (discontinued)",
+            "ELEC",
+            "purchased",
+            "PCS",
+            "21",
+            "0",
+            "0",
+            "0.90",
+            "RM",
+            "false",
+        ),
     ];
     let mut item_rows: Vec<Row> = items
         .iter()
@@ -239,7 +579,12 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
     out.push((
         &entities::UNIT_CONVERSION,
         vec![
-            row(&[("item", "SCREW-M4"), ("from_unit", "BOX"), ("to_unit", "PCS"), ("factor", "500")]),
+            row(&[
+                ("item", "SCREW-M4"),
+                ("from_unit", "BOX"),
+                ("to_unit", "PCS"),
+                ("factor", "500"),
+            ]),
             row(&[("item", "CU-WIRE"), ("from_unit", "ROLL"), ("to_unit", "KG"), ("factor", "25")]),
             row(&[("item", "FAN-F16"), ("from_unit", "SET"), ("to_unit", "PCS"), ("factor", "2")]),
         ],
@@ -247,10 +592,17 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
 
     out.push((
         &entities::CUSTOMER_GROUP,
-        [("KA", "重点客户", "Key accounts", "5000000"), ("DEALER", "经销商", "Dealers", "1000000"), ("ONLINE", "电商平台", "Online shops", "800000"), ("EXPORT", "出口客户", "Export", "2000000")]
-            .iter()
-            .map(|(c, z, e, l)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("credit_limit", l)]))
-            .collect(),
+        [
+            ("KA", "重点客户", "Key accounts", "5000000"),
+            ("DEALER", "经销商", "Dealers", "1000000"),
+            ("ONLINE", "电商平台", "Online shops", "800000"),
+            ("EXPORT", "出口客户", "Export", "2000000"),
+        ]
+        .iter()
+        .map(|(c, z, e, l)| {
+            row(&[("code", c), ("name_zh", z), ("name_en", e), ("credit_limit", l)])
+        })
+        .collect(),
     ));
 
     // Employees first (customers name their salesperson); their user names come later, so
@@ -278,7 +630,9 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         &entities::EMPLOYEE,
         employees
             .iter()
-            .map(|(c, n, d, t, _)| row(&[("code", c), ("name", n), ("department", d), ("title", t)]))
+            .map(|(c, n, d, t, _)| {
+                row(&[("code", c), ("name", n), ("department", d), ("title", t)])
+            })
             .collect(),
     ));
 
@@ -287,7 +641,15 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         ("C002", "苏宁易购", "Suning", "KA", "CNY", "NET60", "3000000"),
         ("C003", "佛山家电批发", "Foshan Appliance Wholesale", "DEALER", "CNY", "NET30", "500000"),
         ("C004", "东莞永盛贸易", "Dongguan Yongsheng Trading", "DEALER", "CNY", "NET30", "300000"),
-        ("C005", "长沙湘江电器", "Changsha Xiangjiang Electric", "DEALER", "CNY", "NET30", "250000"),
+        (
+            "C005",
+            "长沙湘江电器",
+            "Changsha Xiangjiang Electric",
+            "DEALER",
+            "CNY",
+            "NET30",
+            "250000",
+        ),
         ("C006", "京东自营", "JD Retail", "ONLINE", "CNY", "NET30", "1500000"),
         ("C007", "天猫旗舰店", "Tmall flagship store", "ONLINE", "CNY", "PREPAY", ""),
         ("C008", "Cool Breeze Imports", "Cool Breeze Imports", "EXPORT", "USD", "NET60", "200000"),
@@ -345,12 +707,41 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
             .iter()
             .enumerate()
             .flat_map(|(i, (c, ..))| {
-                let city = ["广州", "南京", "佛山", "东莞", "长沙", "北京", "杭州", "Los Angeles", "Milano", "成都"][i % 10];
-                let country = if i == 7 { "US" } else if i == 8 { "IT" } else { "CN" };
+                let city = [
+                    "广州",
+                    "南京",
+                    "佛山",
+                    "东莞",
+                    "长沙",
+                    "北京",
+                    "杭州",
+                    "Los Angeles",
+                    "Milano",
+                    "成都",
+                ][i % 10];
+                let country = if i == 7 {
+                    "US"
+                } else if i == 8 {
+                    "IT"
+                } else {
+                    "CN"
+                };
                 let line = format!("{city}市工业大道{}号", 10 + i * 3);
                 [
-                    row(&[("customer", c), ("kind", "billing"), ("line1", &line), ("city", city), ("country", country)]),
-                    row(&[("customer", c), ("kind", "shipping"), ("line1", &format!("{line} 仓库")), ("city", city), ("country", country)]),
+                    row(&[
+                        ("customer", c),
+                        ("kind", "billing"),
+                        ("line1", &line),
+                        ("city", city),
+                        ("country", country),
+                    ]),
+                    row(&[
+                        ("customer", c),
+                        ("kind", "shipping"),
+                        ("line1", &format!("{line} 仓库")),
+                        ("city", city),
+                        ("country", country),
+                    ]),
                 ]
             })
             .collect(),
@@ -370,7 +761,16 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         &entities::SUPPLIER,
         suppliers
             .iter()
-            .map(|(c, z, e, lead)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("currency", "CNY"), ("payment_term", "NET60"), ("lead_time_days", lead)]))
+            .map(|(c, z, e, lead)| {
+                row(&[
+                    ("code", c),
+                    ("name_zh", z),
+                    ("name_en", e),
+                    ("currency", "CNY"),
+                    ("payment_term", "NET60"),
+                    ("lead_time_days", lead),
+                ])
+            })
             .collect(),
     ));
     out.push((
@@ -380,7 +780,12 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
             .enumerate()
             .map(|(i, (c, ..))| {
                 let phone = format!("0757-8800{:04}", i * 13 + 7);
-                row(&[("supplier", c), ("name", ["何经理", "冯业务", "邓主管", "曹销售"][i % 4]), ("title", "销售"), ("phone", &phone)])
+                row(&[
+                    ("supplier", c),
+                    ("name", ["何经理", "冯业务", "邓主管", "曹销售"][i % 4]),
+                    ("title", "销售"),
+                    ("phone", &phone),
+                ])
             })
             .collect(),
     ));
@@ -393,7 +798,11 @@ async fn insert_all(db: &Db, def: &'static EntityDef, rows: &[Row]) -> Result<u6
         let input: RawInput = r.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         let record = schema::validate(def, &input, false).map_err(|errors| DemoError::Invalid {
             kind: def.kind,
-            errors: errors.iter().map(|e| format!("{}: {}", e.field, e.rule)).collect::<Vec<_>>().join(", "),
+            errors: errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.rule))
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         records.push(record);
     }
@@ -414,8 +823,17 @@ async fn insert_all(db: &Db, def: &'static EntityDef, rows: &[Row]) -> Result<u6
 
 /// Loads the demo company into `db`, which must hold no items yet. `progress` hears the kind
 /// being loaded and how many rows it has.
-pub async fn load(db: &Db, options: DemoOptions, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<DemoSummary, DemoError> {
-    let existing = master::list(db, &entities::ITEM, &master::ListQuery { page: 1, per_page: 1, ..Default::default() }).await?;
+pub async fn load(
+    db: &Db,
+    options: DemoOptions,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<DemoSummary, DemoError> {
+    let existing = master::list(
+        db,
+        &entities::ITEM,
+        &master::ListQuery { page: 1, per_page: 1, ..Default::default() },
+    )
+    .await?;
     if existing.total > 0 {
         return Err(DemoError::NotEmpty);
     }
@@ -427,29 +845,55 @@ pub async fn load(db: &Db, options: DemoOptions, progress: &(dyn Fn(&str, u64) +
     }
 
     // One user per built-in role, linked to the employee who holds that role.
-    let existing: Vec<String> = users::list_users(db).await?.into_iter().map(|u| u.username).collect();
+    let existing: Vec<String> =
+        users::list_users(db).await?.into_iter().map(|u| u.username).collect();
     for role in BUILTIN_ROLES {
         let username = role.code.replace('_', ".");
         if existing.contains(&username) {
             continue;
         }
-        let locale = if role.code == "vp_sales" || role.code == "cost_accountant" { "en" } else { "zh-CN" };
+        let locale =
+            if role.code == "vp_sales" || role.code == "cost_accountant" { "en" } else { "zh-CN" };
         let display = username.clone();
-        users::create_user(db, &username, &display, DEMO_PASSWORD, locale, &[role.code.to_owned()], None).await?;
+        users::create_user(
+            db,
+            &username,
+            &display,
+            DEMO_PASSWORD,
+            locale,
+            &[role.code.to_owned()],
+            None,
+        )
+        .await?;
         summary.users.push((username, role.code.to_owned()));
     }
     link_employees(db, &summary.users).await?;
-    tracing::info!(items = summary.rows.get("item").copied().unwrap_or(0), users = summary.users.len(), "demo company loaded");
+    tracing::info!(
+        items = summary.rows.get("item").copied().unwrap_or(0),
+        users = summary.users.len(),
+        "demo company loaded"
+    );
     Ok(summary)
 }
 
 async fn link_employees(db: &Db, demo_users: &[(String, String)]) -> Result<(), DemoError> {
     let roles_by_employee = [
-        ("E001", "ceo"), ("E002", "cfo"), ("E003", "vp_sales"), ("E004", "finance_manager"),
-        ("E005", "cost_accountant"), ("E006", "sales_manager"), ("E007", "salesperson"),
-        ("E008", "planning_manager"), ("E009", "engineering_manager"), ("E010", "purchasing_manager"),
-        ("E011", "buyer"), ("E012", "warehouse_manager"), ("E013", "warehouse_clerk"),
-        ("E014", "production_manager"), ("E015", "service_manager"), ("E016", "service_engineer"),
+        ("E001", "ceo"),
+        ("E002", "cfo"),
+        ("E003", "vp_sales"),
+        ("E004", "finance_manager"),
+        ("E005", "cost_accountant"),
+        ("E006", "sales_manager"),
+        ("E007", "salesperson"),
+        ("E008", "planning_manager"),
+        ("E009", "engineering_manager"),
+        ("E010", "purchasing_manager"),
+        ("E011", "buyer"),
+        ("E012", "warehouse_manager"),
+        ("E013", "warehouse_clerk"),
+        ("E014", "production_manager"),
+        ("E015", "service_manager"),
+        ("E016", "service_engineer"),
     ];
     for (employee, role) in roles_by_employee {
         let Some((username, _)) = demo_users.iter().find(|(_, r)| r == role) else { continue };
@@ -458,8 +902,12 @@ async fn link_employees(db: &Db, demo_users: &[(String, String)]) -> Result<(), 
         changes.insert("username", schema::Value::Text(username.clone()));
         let (id, version) = (row.id, row.version);
         let changes = &changes;
-        db.write(|conn, _| Box::pin(async move { master::update(conn, &entities::EMPLOYEE, id, version, changes, 0).await.map(|_| ()) }))
-            .await?;
+        db.write(|conn, _| {
+            Box::pin(async move {
+                master::update(conn, &entities::EMPLOYEE, id, version, changes, 0).await.map(|_| ())
+            })
+        })
+        .await?;
     }
     Ok(())
 }

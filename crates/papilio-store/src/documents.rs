@@ -58,7 +58,7 @@ pub struct DocType {
     pub sources: &'static [&'static str],
     /// How far over the source's open quantity a push-down may go, in percent.
     pub over_tolerance_pct: Decimal,
-    /// Approval rules, checked on submit.
+    /// Approval rules, checked on submit and again when an approval is reversed.
     pub rules: Vec<Arc<dyn ApprovalRule>>,
     /// What approval posts.
     pub hooks: Option<Arc<dyn PostingHooks>>,
@@ -265,15 +265,15 @@ async fn check_draft_references(
     doc_type: &DocType,
 ) -> Result<(), StoreError> {
     let mut errors = Vec::new();
-    if let (Some(kind), Some(code)) = (doc_type.partner, &draft.partner) {
-        if !reference_exists(conn, kind, code).await? {
-            errors.push(FieldError::new("partner", "field.unknown_reference").with("value", code));
-        }
+    if let (Some(kind), Some(code)) = (doc_type.partner, &draft.partner)
+        && !reference_exists(conn, kind, code).await?
+    {
+        errors.push(FieldError::new("partner", "field.unknown_reference").with("value", code));
     }
-    if let Some(code) = &draft.currency {
-        if !reference_exists(conn, "currency", code).await? {
-            errors.push(FieldError::new("currency", "field.unknown_reference").with("value", code));
-        }
+    if let Some(code) = &draft.currency
+        && !reference_exists(conn, "currency", code).await?
+    {
+        errors.push(FieldError::new("currency", "field.unknown_reference").with("value", code));
     }
     for (i, line) in draft.lines.iter().enumerate() {
         for (field, kind, code) in [
@@ -281,13 +281,13 @@ async fn check_draft_references(
             ("unit", "unit", &line.unit),
             ("warehouse", "warehouse", &line.warehouse),
         ] {
-            if let Some(code) = code {
-                if !reference_exists(conn, kind, code).await? {
-                    errors.push(
-                        FieldError::new(format!("lines[{i}].{field}"), "field.unknown_reference")
-                            .with("value", code),
-                    );
-                }
+            if let Some(code) = code
+                && !reference_exists(conn, kind, code).await?
+            {
+                errors.push(
+                    FieldError::new(format!("lines[{i}].{field}"), "field.unknown_reference")
+                        .with("value", code),
+                );
             }
         }
     }
@@ -609,7 +609,8 @@ pub struct PendingApproval {
 }
 
 /// Moves document `id` (at `version`) by `action`: checks the transition table, runs approval
-/// rules on submit, requires the rules' roles on approve, refuses a reverse approval while
+/// rules on submit (and on a reverse approval, which puts the document back in front of an
+/// approver), requires the rules' roles on approve, refuses a reverse approval while
 /// downstream documents use the document, gives back carried quantities on cancel, and runs
 /// the type's posting hooks. Records who did it and when.
 pub async fn transition(
@@ -632,25 +633,7 @@ pub async fn transition(
             }
             let to = document::transition(doc.state, action)?;
             match action {
-                DocAction::Submit => {
-                    for rule in &doc_type.rules {
-                        if let Some(params) = rule.check(conn, &doc).await? {
-                            sqlx::query(
-                                "INSERT INTO approval_requests (id, document_id, rule_code, \
-                                 params_json, required_role, status, created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, 'open', $6)",
-                            )
-                            .bind(new_id())
-                            .bind(id)
-                            .bind(rule.code())
-                            .bind(params.to_string())
-                            .bind(rule.required_role())
-                            .bind(now_text())
-                            .execute(&mut *conn)
-                            .await?;
-                        }
-                    }
-                }
+                DocAction::Submit => raise_requests(conn, doc_type, &doc).await?,
                 DocAction::Approve => {
                     let open = open_requests(conn, id).await?;
                     let missing: Vec<PendingApproval> = open
@@ -688,6 +671,9 @@ pub async fn transition(
                     if let Some(hooks) = &doc_type.hooks {
                         hooks.on_unapprove(conn, &doc).await?;
                     }
+                    // Back in submitted, the document waits for approval again, so the rules
+                    // speak again: approving it anew needs the roles a first approval needed.
+                    raise_requests(conn, doc_type, &doc).await?;
                 }
                 DocAction::Cancel => release_carries(conn, &doc.lines).await?,
                 DocAction::Close | DocAction::Reopen => {}
@@ -740,6 +726,31 @@ pub async fn transition(
         "document moved"
     );
     get(db, id).await
+}
+
+/// Runs the type's approval rules on `doc` and opens a request for each that objects.
+async fn raise_requests(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    doc: &Document,
+) -> Result<(), StoreError> {
+    for rule in &doc_type.rules {
+        if let Some(params) = rule.check(conn, doc).await? {
+            sqlx::query(
+                "INSERT INTO approval_requests (id, document_id, rule_code, params_json, \
+                 required_role, status, created_at) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+            )
+            .bind(new_id())
+            .bind(doc.id)
+            .bind(rule.code())
+            .bind(params.to_string())
+            .bind(rule.required_role())
+            .bind(now_text())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn open_requests(conn: &mut Conn, id: i64) -> Result<Vec<PendingApproval>, StoreError> {
@@ -880,6 +891,44 @@ pub async fn line(db: &Db, line_id: i64) -> Result<(i64, Line), StoreError> {
         .await?
         .ok_or_else(|| StoreError::not_found("document_line", line_id))?;
     Ok((row.try_get("document_id")?, read_line(&row)?))
+}
+
+/// Where a pushed-down line came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    /// The pushed-down line's id.
+    pub line_id: i64,
+    /// The source document's id.
+    pub document_id: i64,
+    /// Its type code.
+    pub doc_type: String,
+    /// Its number.
+    pub number: String,
+    /// The source line's position.
+    pub line_no: i64,
+}
+
+/// The sources of the pushed-down lines of document `id`, in one query.
+pub async fn sources_of(db: &Db, id: i64) -> Result<Vec<SourceRef>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT t.id AS line_id, d.id AS document_id, d.doc_type, d.number, s.line_no \
+         FROM document_lines t JOIN document_lines s ON s.id = t.source_line_id \
+         JOIN documents d ON d.id = s.document_id WHERE t.document_id = $1 ORDER BY t.line_no",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SourceRef {
+                line_id: r.try_get("line_id")?,
+                document_id: r.try_get("document_id")?,
+                doc_type: r.try_get("doc_type")?,
+                number: r.try_get("number")?,
+                line_no: r.try_get("line_no")?,
+            })
+        })
+        .collect()
 }
 
 /// What a document list asks for.

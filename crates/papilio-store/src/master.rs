@@ -287,10 +287,10 @@ pub async fn update(
     if before.version != version {
         return Err(StoreError::Stale { entity: def.kind.to_owned(), key: id.to_string() });
     }
-    if let (Some(new), Some(old)) = (changes.get("code"), before.values.get("code")) {
-        if new != old {
-            return Err(DomainError::field("code", "field.immutable").into());
-        }
+    if let (Some(new), Some(old)) = (changes.get("code"), before.values.get("code"))
+        && new != old
+    {
+        return Err(DomainError::field("code", "field.immutable").into());
     }
     let mut after = before.values.clone();
     for (name, value) in changes {

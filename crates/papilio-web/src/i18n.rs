@@ -40,18 +40,15 @@ pub fn field_label(locale: &str, kind: &str, name: &str) -> String {
         return text;
     }
     // Line fields arrive as `lines[3].quantity`: label them by the last part, with the line.
-    if let Some((prefix, last)) = name.rsplit_once('.') {
-        if let Some(n) = prefix.strip_prefix("lines[").and_then(|p| p.strip_suffix(']')) {
-            let line = n.parse::<usize>().map(|i| i + 1).unwrap_or(0);
-            return tr_with(
-                locale,
-                "field.line_field",
-                &[
-                    ("line".into(), line.to_string()),
-                    ("field".into(), field_label(locale, kind, last)),
-                ],
-            );
-        }
+    if let Some((prefix, last)) = name.rsplit_once('.')
+        && let Some(n) = prefix.strip_prefix("lines[").and_then(|p| p.strip_suffix(']'))
+    {
+        let line = n.parse::<usize>().map(|i| i + 1).unwrap_or(0);
+        return tr_with(
+            locale,
+            "field.line_field",
+            &[("line".into(), line.to_string()), ("field".into(), field_label(locale, kind, last))],
+        );
     }
     let shared = format!("field.{name}");
     let text = tr(locale, &shared);

@@ -4,7 +4,9 @@
 use papilio_core::entities;
 use papilio_core::schema::{EntityDef, FieldKind};
 use papilio_store::documents::Registry;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -24,15 +26,16 @@ fn field_schema(kind: FieldKind) -> Schema {
         FieldKind::Decimal { .. } => b
             .schema_type(Type::String)
             .description(Some("exact decimal as a string, at most 6 places")),
-        FieldKind::Int { min, max } => b
-            .schema_type(Type::Integer)
-            .minimum(Some(min as f64))
-            .maximum(Some(max as f64)),
+        FieldKind::Int { min, max } => {
+            b.schema_type(Type::Integer).minimum(Some(min as f64)).maximum(Some(max as f64))
+        }
         FieldKind::Bool => b.schema_type(Type::Boolean),
         FieldKind::Date => b.schema_type(Type::String).format(Some(
             utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date),
         )),
-        FieldKind::Choice(options) => b.schema_type(Type::String).enum_values(Some(options.to_vec())),
+        FieldKind::Choice(options) => {
+            b.schema_type(Type::String).enum_values(Some(options.to_vec()))
+        }
         FieldKind::Ref(target) => {
             b.schema_type(Type::String).description(Some(format!("code of a {target}")))
         }
@@ -75,9 +78,10 @@ fn json_ref(name: &str) -> RefOr<Schema> {
 
 /// The OpenAPI document of the program with `docs` registered.
 pub fn document(docs: &Registry) -> serde_json::Value {
-    let mut components = ComponentsBuilder::new()
-        .schema("Error", error_schema())
-        .security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    let mut components = ComponentsBuilder::new().schema("Error", error_schema()).security_scheme(
+        "token",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
     for def in entities::ALL {
         components = components.schema(def.kind, entity_schema(def));
     }
@@ -94,7 +98,11 @@ pub fn document(docs: &Registry) -> serde_json::Value {
         let op_id = format!(
             "{}_{}",
             route.method.to_lowercase(),
-            route.path.trim_start_matches("/api/v1/").replace(['/', '{', '}'], "_").trim_matches('_')
+            route
+                .path
+                .trim_start_matches("/api/v1/")
+                .replace(['/', '{', '}'], "_")
+                .trim_matches('_')
         );
         let permission = match &route.resource {
             Some(r) => format!("Needs `{}` on `{r}` (area {}).", route.action.code(), route.area),
@@ -119,10 +127,34 @@ pub fn document(docs: &Registry) -> serde_json::Value {
         let body = match &route.body {
             Body::None => None,
             Body::Record(kind) => Some(("application/json", json_ref(kind), String::new())),
-            Body::Draft => Some(("application/json", Schema::Object(ObjectBuilder::new().schema_type(Type::Object).build()).into(), "document header and lines".to_owned())),
-            Body::Transition => Some(("application/json", Schema::Object(ObjectBuilder::new().schema_type(Type::Object).property("version", ObjectBuilder::new().schema_type(Type::Integer)).property("comment", ObjectBuilder::new().schema_type(Type::String)).required("version").build()).into(), String::new())),
-            Body::File => Some(("text/csv", Schema::Object(ObjectBuilder::new().schema_type(Type::String).build()).into(), "CSV text, or XLSX, or multipart field `file`".to_owned())),
-            Body::Json(shape) => Some(("application/json", Schema::Object(ObjectBuilder::new().schema_type(Type::Object).build()).into(), (*shape).to_owned())),
+            Body::Draft => Some((
+                "application/json",
+                Schema::Object(ObjectBuilder::new().schema_type(Type::Object).build()).into(),
+                "document header and lines".to_owned(),
+            )),
+            Body::Transition => Some((
+                "application/json",
+                Schema::Object(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .property("version", ObjectBuilder::new().schema_type(Type::Integer))
+                        .property("comment", ObjectBuilder::new().schema_type(Type::String))
+                        .required("version")
+                        .build(),
+                )
+                .into(),
+                String::new(),
+            )),
+            Body::File => Some((
+                "text/csv",
+                Schema::Object(ObjectBuilder::new().schema_type(Type::String).build()).into(),
+                "CSV text, or XLSX, or multipart field `file`".to_owned(),
+            )),
+            Body::Json(shape) => Some((
+                "application/json",
+                Schema::Object(ObjectBuilder::new().schema_type(Type::Object).build()).into(),
+                (*shape).to_owned(),
+            )),
         };
         if let Some((content_type, schema, description)) = body {
             op = op.request_body(Some(
@@ -136,12 +168,44 @@ pub fn document(docs: &Registry) -> serde_json::Value {
         let ok = if route.list { "A page: {data, page, per_page, total}" } else { "Success" };
         let error = ContentBuilder::new().schema(Some(json_ref("Error"))).build();
         op = op
-            .response(if route.method == "POST" && route.body != Body::Transition { "201" } else { "200" }, ResponseBuilder::new().description(ok))
-            .response("401", ResponseBuilder::new().description("Not signed in").content("application/json", error.clone()))
-            .response("403", ResponseBuilder::new().description("Not allowed for your roles").content("application/json", error.clone()))
-            .response("404", ResponseBuilder::new().description("Not found").content("application/json", error.clone()))
-            .response("409", ResponseBuilder::new().description("Stale version, duplicate, in use or busy").content("application/json", error.clone()))
-            .response("422", ResponseBuilder::new().description("Invalid input; names the field and the rule").content("application/json", error));
+            .response(
+                if route.method == "POST" && route.body != Body::Transition {
+                    "201"
+                } else {
+                    "200"
+                },
+                ResponseBuilder::new().description(ok),
+            )
+            .response(
+                "401",
+                ResponseBuilder::new()
+                    .description("Not signed in")
+                    .content("application/json", error.clone()),
+            )
+            .response(
+                "403",
+                ResponseBuilder::new()
+                    .description("Not allowed for your roles")
+                    .content("application/json", error.clone()),
+            )
+            .response(
+                "404",
+                ResponseBuilder::new()
+                    .description("Not found")
+                    .content("application/json", error.clone()),
+            )
+            .response(
+                "409",
+                ResponseBuilder::new()
+                    .description("Stale version, duplicate, in use or busy")
+                    .content("application/json", error.clone()),
+            )
+            .response(
+                "422",
+                ResponseBuilder::new()
+                    .description("Invalid input; names the field and the rule")
+                    .content("application/json", error),
+            );
         paths = paths.path(route.path.clone(), PathItem::new(method, op));
     }
 

@@ -50,7 +50,13 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
-    fn new(method: &'static str, path: String, resource: Option<&str>, area: &'static str, action: Action) -> Self {
+    fn new(
+        method: &'static str,
+        path: String,
+        resource: Option<&str>,
+        area: &'static str,
+        action: Action,
+    ) -> Self {
         RouteSpec {
             method,
             path,
@@ -100,9 +106,20 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
         let (k, a) = (def.kind, def.area);
         let base = format!("/api/v1/{k}");
         let r = Some(k);
-        out.push(RouteSpec::new("GET", base.clone(), r, a, Read).summary(format!("List {k} rows")).list());
-        out.push(RouteSpec::new("POST", base.clone(), r, a, Create).summary(format!("Create a {k}")).body(Body::Record(k)));
-        out.push(RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read).summary(format!("Read a {k}")));
+        out.push(
+            RouteSpec::new("GET", base.clone(), r, a, Read)
+                .summary(format!("List {k} rows"))
+                .list(),
+        );
+        out.push(
+            RouteSpec::new("POST", base.clone(), r, a, Create)
+                .summary(format!("Create a {k}"))
+                .body(Body::Record(k)),
+        );
+        out.push(
+            RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read)
+                .summary(format!("Read a {k}")),
+        );
         out.push(
             RouteSpec::new("PATCH", format!("{base}/{{id}}"), r, a, Update)
                 .summary(format!("Change a {k} (send the version read)"))
@@ -112,7 +129,10 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
             RouteSpec::new("DELETE", format!("{base}/{{id}}"), r, a, Delete)
                 .summary(format!("Delete or deactivate a {k} (query: version)")),
         );
-        out.push(RouteSpec::new("GET", format!("{base}/export"), r, a, Export).summary(format!("Export {k} rows as CSV or XLSX")));
+        out.push(
+            RouteSpec::new("GET", format!("{base}/export"), r, a, Export)
+                .summary(format!("Export {k} rows as CSV or XLSX")),
+        );
         out.push(
             RouteSpec::new("POST", format!("{base}/import"), r, a, Import)
                 .summary(format!("Import {k} rows from CSV or XLSX: all or none"))
@@ -123,15 +143,36 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
         let a = area_of(t.area);
         let base = format!("/api/v1/documents/{}", t.code);
         let r = Some(t.code);
-        out.push(RouteSpec::new("GET", base.clone(), r, a, Read).summary(format!("List {} documents", t.code)).list());
-        out.push(RouteSpec::new("POST", base.clone(), r, a, Create).summary(format!("Create a {} draft", t.code)).body(Body::Draft));
-        out.push(RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read).summary("Read a document with its lines"));
-        out.push(RouteSpec::new("PUT", format!("{base}/{{id}}"), r, a, Update).summary("Replace a draft (send the version read)").body(Body::Draft));
+        out.push(
+            RouteSpec::new("GET", base.clone(), r, a, Read)
+                .summary(format!("List {} documents", t.code))
+                .list(),
+        );
+        out.push(
+            RouteSpec::new("POST", base.clone(), r, a, Create)
+                .summary(format!("Create a {} draft", t.code))
+                .body(Body::Draft),
+        );
+        out.push(
+            RouteSpec::new("GET", format!("{base}/{{id}}"), r, a, Read)
+                .summary("Read a document with its lines"),
+        );
+        out.push(
+            RouteSpec::new("PUT", format!("{base}/{{id}}"), r, a, Update)
+                .summary("Replace a draft (send the version read)")
+                .body(Body::Draft),
+        );
         for action in DocAction::ALL {
             out.push(
-                RouteSpec::new("POST", format!("{base}/{{id}}/{}", action.code()), r, a, action.permission())
-                    .summary(format!("{} the document", action.code()))
-                    .body(Body::Transition),
+                RouteSpec::new(
+                    "POST",
+                    format!("{base}/{{id}}/{}", action.code()),
+                    r,
+                    a,
+                    action.permission(),
+                )
+                .summary(format!("{} the document", action.code()))
+                .body(Body::Transition),
             );
         }
         for (what, summary) in [
@@ -140,11 +181,15 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
             ("approvals", "Approval requests and their reasons"),
             ("audit", "Audit trail"),
         ] {
-            out.push(RouteSpec::new("GET", format!("{base}/{{id}}/{what}"), r, a, Read).summary(summary));
+            out.push(
+                RouteSpec::new("GET", format!("{base}/{{id}}/{what}"), r, a, Read).summary(summary),
+            );
         }
     }
     let me = |method, path: &str, summary: &str, body| {
-        let mut s = RouteSpec::new(method, path.to_owned(), None, "admin", Read).summary(summary).body(body);
+        let mut s = RouteSpec::new(method, path.to_owned(), None, "admin", Read)
+            .summary(summary)
+            .body(body);
         s.tag = "me".into();
         s
     };
@@ -152,23 +197,79 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
     out.push(me("PUT", "/api/v1/me/locale", "Set my language", Body::Json("{locale}")));
     out.push(me("POST", "/api/v1/me/password", "Change my password", Body::Json("{current, new}")));
     out.push(me("GET", "/api/v1/me/tokens", "My API tokens", Body::None));
-    out.push(me("POST", "/api/v1/me/tokens", "Issue an API token (shown once)", Body::Json("{name}")));
+    out.push(me(
+        "POST",
+        "/api/v1/me/tokens",
+        "Issue an API token (shown once)",
+        Body::Json("{name}"),
+    ));
     out.push(me("DELETE", "/api/v1/me/tokens/{id}", "Revoke an API token", Body::None));
     out.push(me("GET", "/api/v1/inbox", "Documents waiting for my approval", Body::None));
     let admin = |method, path: &str, resource: &str, action, summary: &str, body| {
-        let mut s = RouteSpec::new(method, path.to_owned(), Some(resource), "admin", action).summary(summary).body(body);
+        let mut s = RouteSpec::new(method, path.to_owned(), Some(resource), "admin", action)
+            .summary(summary)
+            .body(body);
         s.tag = "admin".into();
         s
     };
     out.push(admin("GET", "/api/v1/users", "user", Read, "List users", Body::None));
-    out.push(admin("POST", "/api/v1/users", "user", Create, "Create a user", Body::Json("{username, display_name, password, locale, roles}")));
+    out.push(admin(
+        "POST",
+        "/api/v1/users",
+        "user",
+        Create,
+        "Create a user",
+        Body::Json("{username, display_name, password, locale, roles}"),
+    ));
     out.push(admin("GET", "/api/v1/users/{id}", "user", Read, "Read a user", Body::None));
-    out.push(admin("PATCH", "/api/v1/users/{id}", "user", Update, "Change a user", Body::Json("{version, display_name, locale, active, roles}")));
-    out.push(admin("POST", "/api/v1/users/{id}/password", "user", Update, "Set a user's password", Body::Json("{password}")));
+    out.push(admin(
+        "PATCH",
+        "/api/v1/users/{id}",
+        "user",
+        Update,
+        "Change a user",
+        Body::Json("{version, display_name, locale, active, roles}"),
+    ));
+    out.push(admin(
+        "POST",
+        "/api/v1/users/{id}/password",
+        "user",
+        Update,
+        "Set a user's password",
+        Body::Json("{password}"),
+    ));
     out.push(admin("GET", "/api/v1/roles", "role", Read, "Roles with their grants", Body::None));
-    out.push(admin("PUT", "/api/v1/roles/{code}", "role", Update, "Define a custom role", Body::Json("{grants: [{resource, action}]}")));
-    out.push(admin("GET", "/api/v1/settings", "settings", Read, "Company settings and fiscal periods", Body::None));
-    out.push(admin("PUT", "/api/v1/settings", "settings", Update, "Change company settings", Body::Json("{version, name, base_currency, fiscal_year_start_month}")));
-    out.push(admin("GET", "/api/v1/audit", "audit", Read, "The audit trail, filtered and paged", Body::None));
+    out.push(admin(
+        "PUT",
+        "/api/v1/roles/{code}",
+        "role",
+        Update,
+        "Define a custom role",
+        Body::Json("{grants: [{resource, action}]}"),
+    ));
+    out.push(admin(
+        "GET",
+        "/api/v1/settings",
+        "settings",
+        Read,
+        "Company settings and fiscal periods",
+        Body::None,
+    ));
+    out.push(admin(
+        "PUT",
+        "/api/v1/settings",
+        "settings",
+        Update,
+        "Change company settings",
+        Body::Json("{version, name, base_currency, fiscal_year_start_month}"),
+    ));
+    out.push(admin(
+        "GET",
+        "/api/v1/audit",
+        "audit",
+        Read,
+        "The audit trail, filtered and paged",
+        Body::None,
+    ));
     out
 }

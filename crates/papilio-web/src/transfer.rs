@@ -20,7 +20,7 @@ use papilio_core::FieldError;
 use papilio_core::schema::{self, EntityDef, FieldDef, FieldKind, RawInput, Record, Value};
 use papilio_store::bulk::{self, KeyValues};
 use papilio_store::master::{self, ListQuery, MasterRow};
-use papilio_store::{Conn, Db, StoreError, audit};
+use papilio_store::{Backend, Conn, Db, StoreError, audit};
 
 use crate::error::AppError;
 use crate::i18n;
@@ -456,6 +456,12 @@ fn key_text(values: &KeyValues) -> String {
     values.iter().map(|v| v.as_deref().unwrap_or("")).collect::<Vec<_>>().join(" / ")
 }
 
+fn duplicate(field: &str, values: &KeyValues, first: usize) -> FieldError {
+    FieldError::new(field, "import.duplicate_in_file")
+        .with("value", key_text(values))
+        .with("first", first)
+}
+
 /// Reads and checks a file against `def` without the database.
 fn check_file(
     def: &'static EntityDef,
@@ -525,16 +531,22 @@ fn check_file(
             }
         };
         let Some(record) = record else {
-            for p in problems {
-                out.push(RowError::at(row.number, p));
-            }
-            // Remember the row's code anyway, so later rows referring to it are not also
-            // reported.
+            // Remember the row's code anyway: a later row with the same code is a duplicate,
+            // and later rows referring to it need no second report.
             let code = code_field
                 .zip(input.get("code"))
                 .and_then(|(f, raw)| schema::parse_field(f, raw.trim()).ok());
-            if let Some(Value::Text(code)) = code {
+            if let (Some(Value::Text(code)), Some(seen)) = (code, seen.first_mut()) {
+                let values = vec![Some(code.clone())];
+                if let Some(first) = seen.get(&values) {
+                    problems.push(duplicate("code", &values, *first));
+                } else {
+                    seen.insert(values, row.number);
+                }
                 codes.insert(code);
+            }
+            for p in problems {
+                out.push(RowError::at(row.number, p));
             }
             continue;
         };
@@ -559,12 +571,7 @@ fn check_file(
             let values = bulk::key_values(&record, key);
             if let Some(first) = seen.get(&values) {
                 let field = key.first().copied().unwrap_or("");
-                out.push(RowError::at(
-                    row.number,
-                    FieldError::new(field, "import.duplicate_in_file")
-                        .with("value", key_text(&values))
-                        .with("first", first),
-                ));
+                out.push(RowError::at(row.number, duplicate(field, &values, *first)));
             } else {
                 seen.insert(values, row.number);
             }
@@ -582,6 +589,7 @@ fn check_file(
 /// that do not exist.
 async fn check_database(
     conn: &mut Conn,
+    backend: Backend,
     def: &EntityDef,
     rows: &[(usize, Record)],
     refs: &[PendingRef],
@@ -594,7 +602,7 @@ async fn check_database(
                 .iter()
                 .filter_map(|(_, r)| r.get("code").and_then(Value::as_text).map(str::to_owned))
                 .collect();
-            let found = bulk::existing_codes_among(conn, def.kind, &codes).await?;
+            let found = bulk::existing_codes_among(conn, backend, def.kind, &codes).await?;
             found.into_iter().map(|c| vec![Some(c)]).collect()
         } else {
             bulk::existing_keys(conn, def, key).await?
@@ -622,7 +630,7 @@ async fn check_database(
     for (target, mut codes) in by_target {
         codes.sort();
         codes.dedup();
-        found.insert(target, bulk::existing_codes_among(conn, target, &codes).await?);
+        found.insert(target, bulk::existing_codes_among(conn, backend, target, &codes).await?);
     }
     for r in refs {
         if !found.get(r.target).is_some_and(|codes| codes.contains(&r.code)) {
@@ -647,7 +655,6 @@ pub async fn import(
     if upload.bytes.len() > MAX_FILE_BYTES {
         return Err(refused(def, vec![RowError::too_large()]));
     }
-    let t0 = std::time::Instant::now();
     let Upload { name, format, bytes } = upload;
     let checking = progress.clone();
     let checked =
@@ -655,7 +662,6 @@ pub async fn import(
             .await
             .map_err(|e| AppError::Internal(format!("import check: {e}")))?;
     let Checked { rows, mut errors, truncated, refs } = checked;
-    eprintln!("TIMING check_file {:?}", t0.elapsed());
     if truncated {
         return Err(AppError::ImportRefused {
             kind: def.kind.to_owned(),
@@ -666,7 +672,7 @@ pub async fn import(
         // The file is refused anyway; look for more problems without taking the write lock.
         if !rows.is_empty() {
             let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-            errors.extend(check_database(&mut conn, def, &rows, &refs).await?);
+            errors.extend(check_database(&mut conn, db.backend(), def, &rows, &refs).await?);
         }
         return Err(refused(def, errors));
     }
@@ -675,19 +681,16 @@ pub async fn import(
     let records: Vec<&Record> = rows.iter().map(|(_, r)| r).collect();
     let after = serde_json::json!({"rows": total, "file": name});
     let (rows, refs, records, after, progress) = (&rows, &refs, &records, &after, &progress);
+    let backend = db.backend();
     let outcome = db
         .write(move |conn, _| {
             Box::pin(async move {
-                let t1 = std::time::Instant::now();
-                let problems = check_database(conn, def, rows, refs).await?;
-                eprintln!("TIMING check_db {:?}", t1.elapsed());
+                let problems = check_database(conn, backend, def, rows, refs).await?;
                 if !problems.is_empty() {
                     return Ok(Err(problems));
                 }
                 let report = |done: usize| progress(Phase::Writing, done, total);
-                let t2 = std::time::Instant::now();
-                bulk::insert_records(conn, def, records, &report).await?;
-                eprintln!("TIMING insert {:?}", t2.elapsed());
+                bulk::insert_records(conn, backend, def, records, &report).await?;
                 audit::record(
                     conn,
                     def.kind,
@@ -702,7 +705,6 @@ pub async fn import(
             })
         })
         .await?;
-    eprintln!("TIMING total {:?}", t0.elapsed());
     match outcome {
         Ok(n) => {
             tracing::info!(entity = def.kind, rows = n, file = %name, "imported");
@@ -886,6 +888,18 @@ mod tests {
         // have it.
         let pending: Vec<(usize, &str)> = c.refs.iter().map(|r| (r.row, r.code.as_str())).collect();
         assert_eq!(pending, vec![(4, "D")]);
+    }
+
+    #[test]
+    fn a_code_repeating_an_invalid_row_is_still_a_duplicate() {
+        let c = check(&entities::UNIT, "code,name_zh,name_en,decimals\nB2,箱,Box,9\nb2,箱,Box,1\n");
+        assert_eq!(
+            rules(&c),
+            vec![
+                (Some(2), "decimals".into(), "field.out_of_range".into()),
+                (Some(3), "code".into(), "import.duplicate_in_file".into()),
+            ]
+        );
     }
 
     #[test]

@@ -176,14 +176,19 @@ fn chrono_today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-#[allow(clippy::print_stdout)]
 fn say(text: &str) {
-    println!("{text}");
+    use std::io::Write;
+    // A closed pipe (`papilio openapi | head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Loads the demo company and prints its users. With `skip_if_loaded`, a database that already
 /// has items is left as it is (so `serve --demo` can be run again on the same file).
-async fn load_demo(db: &Db, options: papilio_demo::DemoOptions, skip_if_loaded: bool) -> anyhow::Result<()> {
+async fn load_demo(
+    db: &Db,
+    options: papilio_demo::DemoOptions,
+    skip_if_loaded: bool,
+) -> anyhow::Result<()> {
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::new_spinner()
     } else {
@@ -282,7 +287,7 @@ async fn import_file(
             for e in &errors {
                 eprintln!("{}", e.message("en", &kind));
             }
-            bail!("nothing was imported: {} problems in {}", errors.len(), file.display())
+            bail!("nothing was imported: {} has the problems above", file.display())
         }
         Err(e) => bail!("{}", e.message("en")),
     }
@@ -337,7 +342,17 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        Command::Bench { workloads, postgres, concurrency, seconds, requests, scale, seed, out, smoke } => {
+        Command::Bench {
+            workloads,
+            postgres,
+            concurrency,
+            seconds,
+            requests,
+            scale,
+            seed,
+            out,
+            smoke,
+        } => {
             let mut options = papilio_bench::BenchOptions {
                 workloads,
                 postgres,
@@ -425,7 +440,8 @@ async fn main() -> anyhow::Result<()> {
             let Some(format) = FileFormat::from_name(&file.to_string_lossy()) else {
                 bail!("{}: the file name must end in .csv or .xlsx", file.display());
             };
-            let q = papilio_store::master::ListQuery { page: 1, per_page: 500, ..Default::default() };
+            let q =
+                papilio_store::master::ListQuery { page: 1, per_page: 500, ..Default::default() };
             let exported = transfer::export(&db, def, &q, format)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message("en")))?;

@@ -314,10 +314,10 @@ impl DraftInput {
                 _ => {
                     if let Some(slot) = input.field_mut(&key) {
                         *slot = value;
-                    } else if let Some((i, field)) = line_key(&key) {
-                        if let Some(slot) = rows.entry(i).or_default().field_mut(field) {
-                            *slot = value;
-                        }
+                    } else if let Some((i, field)) = line_key(&key)
+                        && let Some(slot) = rows.entry(i).or_default().field_mut(field)
+                    {
+                        *slot = value;
                     }
                 }
             }
@@ -678,18 +678,26 @@ async fn view_page(
     let approvals = documents::approval_requests(&state.db, doc.id).await?;
     let history = documents::history(&state.db, doc.id).await?;
 
-    let mut sources = BTreeMap::new();
-    for source in doc.lines.iter().filter_map(|l| l.source_line_id) {
-        if let Ok((doc_id, line)) = documents::line(&state.db, source).await {
-            if let Ok(src) = documents::get(&state.db, doc_id).await {
-                let link = NavLink {
-                    label: format!("{} / {}", src.number, line.line_no),
-                    href: format!("/d/{}/{}", src.doc_type, src.id),
-                };
-                sources.insert(source, link);
-            }
-        }
-    }
+    // Link each pushed-down line to its source, where the viewer may read the source's type.
+    let sources: BTreeMap<i64, NavLink> = documents::sources_of(&state.db, doc.id)
+        .await?
+        .into_iter()
+        .map(|src| {
+            let readable = state
+                .docs
+                .get(&src.doc_type)
+                .is_some_and(|st| user.can(st.code, st.area, Action::Read));
+            let link = NavLink {
+                label: format!("{} / {}", src.number, src.line_no),
+                href: if readable {
+                    format!("/d/{}/{}", src.doc_type, src.document_id)
+                } else {
+                    String::new()
+                },
+            };
+            (src.line_id, link)
+        })
+        .collect();
     let lines = doc
         .lines
         .iter()
@@ -705,7 +713,7 @@ async fn view_page(
             carried: l.carried_qty.normalize().to_string(),
             open: l.open_qty().normalize().to_string(),
             note: l.note.clone().unwrap_or_default(),
-            source: l.source_line_id.and_then(|s| sources.get(&s).cloned()),
+            source: sources.get(&l.id).cloned(),
         })
         .collect();
     let field = |name: &str, value: String| HeaderValue {
@@ -876,6 +884,8 @@ pub struct LineCell {
     pub name: String,
     /// Member name (`item`).
     pub field: String,
+    /// Label, for screen readers (the column header shows it too).
+    pub label: String,
     /// `text`, `number`, `date`.
     pub input: &'static str,
     /// Current value.
@@ -1037,6 +1047,7 @@ async fn form_page(
                     .map(|(field, kind, list)| LineCell {
                         name: format!("lines[{i}].{field}"),
                         field: (*field).to_owned(),
+                        label: i18n::field_label(&locale, t.code, field),
                         input: kind,
                         value: line.field(field).to_owned(),
                         list: if list.is_empty() { String::new() } else { format!("dl-{list}") },
@@ -1305,7 +1316,8 @@ async fn flow(
                 indent: (n.depth - min) * 2,
                 type_label: i18n::entity_label(&locale, &n.doc_type),
                 href: readable.then(|| format!("/d/{}/{}", n.doc_type, n.id)),
-                number: n.number,
+                // The number of a document the viewer may not read stays hidden.
+                number: if readable { n.number } else { "—".to_owned() },
                 state_label: state_label(&locale, &n.state),
                 state: n.state,
                 current: n.id == doc.id,

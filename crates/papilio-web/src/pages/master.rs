@@ -60,7 +60,7 @@ pub fn list_query(
             "dir" => q.direction = if value == "desc" { Direction::Desc } else { Direction::Asc },
             "page" => q.page = value.parse().map_err(|_| bad_param("page"))?,
             "per_page" => q.per_page = value.parse().map_err(|_| bad_param("per_page"))?,
-            "_csrf" | "format" => {}
+            "_csrf" | "format" | "imported" => {}
             other => {
                 let Some(name) = other.strip_prefix(filter_prefix) else {
                     return Err(AppError::Invalid(vec![FieldError::new(other, "field.unknown")]));

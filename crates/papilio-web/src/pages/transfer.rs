@@ -201,11 +201,9 @@ async fn upload(
     let locale = user.user.locale.clone();
     let (summary, errors, status) = match result {
         Ok(n) => return Ok(Redirect::to(&format!("/m/{kind}?imported={n}")).into_response()),
-        Err(AppError::ImportRefused { errors, .. }) => (
-            i18n::tr_with(&locale, "import.refused", &[("count".into(), errors.len().to_string())]),
-            errors,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        Err(AppError::ImportRefused { errors, .. }) => {
+            (i18n::tr(&locale, "import.refused"), errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
         Err(
             e @ AppError::Store(
                 StoreError::Duplicate { .. } | StoreError::Busy | StoreError::InUse { .. },

@@ -631,7 +631,9 @@ async fn the_language_switch_changes_the_users_pages() {
     // The choice belongs to the user: a new sign-in elsewhere gets it too.
     let mut elsewhere = Browser::new(&app);
     assert_eq!(elsewhere.sign_in("root", "password-123").await.status, StatusCode::SEE_OTHER);
-    assert!(elsewhere.get("/me").await.text().contains("<html lang=\"zh-CN\">"));
+    let me = elsewhere.get("/me").await.text();
+    assert!(me.contains("<html lang=\"zh-CN\">"), "{me}");
+    assert!(me.contains("我的账户") && me.contains("简体中文") && me.contains("English"));
 }
 
 #[tokio::test]

@@ -39,7 +39,8 @@ async fn demo_company_loads_once_with_a_user_per_role() {
 #[tokio::test]
 async fn scaled_demo_adds_generated_parts() {
     let app = TestApp::new().await;
-    let summary = papilio_demo::load(&app.db, DemoOptions { seed: 1, scale: 3 }, &|_, _| {}).await.unwrap();
+    let summary =
+        papilio_demo::load(&app.db, DemoOptions { seed: 1, scale: 3 }, &|_, _| {}).await.unwrap();
     assert_eq!(summary.rows["item"], 24 + 2000);
     assert_eq!(summary.rows["customer"], 10 + 200);
 }

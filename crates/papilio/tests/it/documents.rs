@@ -535,6 +535,14 @@ async fn approval_rule_routes_big_orders_to_the_sales_manager() {
     assert_eq!(requests["data"][0]["decided_by"], "boss");
     assert_eq!(s.boss.get("/api/v1/inbox").await.json()["total"], 1);
 
+    // Reversing the approval puts the order back in front of the sales manager.
+    let back = acted(&s.boss, ORDERS, &approved, "unapprove").await;
+    assert_eq!(back["state"], "submitted");
+    let r = act(&vic, ORDERS, &back, "approve").await;
+    assert_eq!(r.json()["error"]["fields"][0]["code"], "document.approval_role_required");
+    assert_eq!(s.boss.get("/api/v1/inbox").await.json()["total"], 2);
+    acted(&s.boss, ORDERS, &back, "approve").await;
+
     // A rejected request closes; submitting again raises a new one.
     let other = created(&s.sam, ORDERS, &order_body("300", "50")).await;
     let other = acted(&s.sam, ORDERS, &other, "submit").await;
@@ -726,9 +734,29 @@ async fn pages_list_show_edit_act_and_push_down() {
     assert_eq!(shipped.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(shipped.text().contains("Line 1 has 100 open, but 150 was requested."));
 
+    let shipped = post_form(
+        &s.sam,
+        "/d/test_shipment/new",
+        &[
+            ("doc_date", "2026-12-05"),
+            ("partner", "C001"),
+            ("lines[0].item", "FAN-100"),
+            ("lines[0].unit", "PCS"),
+            ("lines[0].quantity", "60"),
+            ("lines[0].source_line_id", line_id),
+        ],
+    )
+    .await;
+    assert_eq!(shipped.status, StatusCode::SEE_OTHER, "{}", shipped.text());
+    let shipment = shipped.headers.get("location").unwrap().to_str().unwrap().to_owned();
+    let page = s.sam.get(&shipment).await.text();
+    assert!(page.contains(&format!("href=\"/d/test_order/{id}\">TO2026-000001 / 1")), "{page}");
+    let order_page = s.sam.get(&location).await.text();
+    assert!(order_page.contains(">60<") && order_page.contains(">40<"), "carried and open");
+
     let flow = s.sam.get(&format!("/d/test_order/{id}/flow")).await;
     assert_eq!(flow.status, StatusCode::OK);
-    assert!(flow.text().contains("TO2026-000001"));
+    assert!(flow.text().contains("TO2026-000001") && flow.text().contains("TS202612-0001"));
     let audit = s.sam.get(&format!("/d/test_order/{id}/audit")).await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(s.sam.get("/d/no_such_type").await.status == StatusCode::NOT_FOUND);
