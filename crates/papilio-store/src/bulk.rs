@@ -10,10 +10,9 @@ use std::collections::HashSet;
 
 use papilio_core::entities;
 use papilio_core::schema::{EntityDef, FieldKind, Record, Value};
-use papilio_core::value::{from_scaled, to_scaled};
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row};
+use papilio_core::value::from_scaled;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::db::{Backend, Conn, new_id, now_text};
 use crate::error::StoreError;
@@ -116,29 +115,6 @@ fn read_text(row: &AnyRow, name: &str, kind: FieldKind) -> Result<Option<String>
     })
 }
 
-/// Binds a field value with its column's SQL type, NULL included.
-fn bind<'q>(
-    query: Query<'q, Any, AnyArguments>,
-    kind: FieldKind,
-    value: &Value,
-) -> Result<Query<'q, Any, AnyArguments>, StoreError> {
-    let numeric =
-        matches!(kind, FieldKind::Decimal { .. } | FieldKind::Int { .. } | FieldKind::Bool);
-    Ok(match value {
-        Value::Null if numeric => query.bind(None::<i64>),
-        Value::Null => query.bind(None::<String>),
-        Value::Text(s) => query.bind(s.clone()),
-        Value::Int(i) => query.bind(*i),
-        Value::Bool(b) => query.bind(i64::from(*b)),
-        Value::Dec(d) => {
-            let scaled =
-                to_scaled(*d).ok_or_else(|| StoreError::Corrupt(format!("decimal {d}")))?;
-            query.bind(scaled)
-        }
-        Value::Date(d) => query.bind(d.format("%Y-%m-%d").to_string()),
-    })
-}
-
 /// How many rows one insert statement of `def` carries on `backend`.
 pub fn rows_per_insert(def: &EntityDef, backend: Backend) -> usize {
     // One shared timestamp parameter, then the id and every field per row.
@@ -191,7 +167,11 @@ pub async fn insert_records(
             ids.push(id);
             query = query.bind(id);
             for field in def.fields {
-                query = bind(query, field.kind, record.get(field.name).unwrap_or(&Value::Null))?;
+                query = crate::master::bind_value(
+                    query,
+                    field.kind,
+                    record.get(field.name).unwrap_or(&Value::Null),
+                )?;
             }
         }
         query.execute(&mut *conn).await.map_err(|e| {

@@ -100,7 +100,7 @@ fn read_row(def: &EntityDef, row: &AnyRow) -> Result<MasterRow, StoreError> {
 }
 
 /// Binds `value` of a field of `kind` to `query` with the column's SQL type, NULL included.
-fn bind_value<'q>(
+pub(crate) fn bind_value<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     kind: FieldKind,
     value: &Value,

@@ -680,11 +680,19 @@ pub async fn user_for_api_token(db: &Db, secret: &str) -> Result<Option<i64>, St
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-        .bind(now_text())
-        .bind(hash)
-        .execute(db.pool())
-        .await?;
+    // Note the use at most once a minute per token: a write on every request would turn each
+    // read into a durable commit.
+    let now = Utc::now();
+    let stale = (now - Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $1 \
+         WHERE token_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    .bind(hash)
+    .bind(stale)
+    .execute(db.pool())
+    .await?;
     Ok(Some(row.try_get("user_id")?))
 }
 

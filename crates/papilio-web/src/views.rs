@@ -56,6 +56,8 @@ impl Chrome {
                 label: i18n::tr(&locale, &format!("area.{area}")),
                 links: area_links(user, &locale, area, doc_types),
             })
+            // An area with nothing built yet (or nothing this user may open) is not shown.
+            .filter(|area| !area.links.is_empty())
             .collect();
         Chrome {
             title: title.to_owned(),

@@ -485,8 +485,8 @@ async fn save_role(
     Ok((status, axum::Json(role_json(&user.user.locale, saved))).into_response())
 }
 
-async fn settings(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
-    user.require("settings", "admin", Action::Read)?;
+/// The company settings with the fiscal periods, as both settings routes answer.
+async fn settings_answer(state: &AppState) -> Result<Response, AppError> {
     let c = company::company(&state.db).await?;
     let periods = company::periods(&state.db).await?;
     Ok(axum::Json(json!({
@@ -494,6 +494,11 @@ async fn settings(State(state): State<AppState>, user: CurrentUser) -> Result<Re
         "periods": periods.iter().map(period_json).collect::<Vec<_>>(),
     }))
     .into_response())
+}
+
+async fn settings(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    user.require("settings", "admin", Action::Read)?;
+    settings_answer(&state).await
 }
 
 async fn save_settings(
@@ -530,13 +535,7 @@ async fn save_settings(
     let today = chrono::Utc::now().date_naive();
     company::save_company(&state.db, &wanted, today, user.user.id).await?;
     tracing::info!(by = %user.user.username, "company settings changed");
-    let c = company::company(&state.db).await?;
-    let periods = company::periods(&state.db).await?;
-    Ok(axum::Json(json!({
-        "company": company_json(&c),
-        "periods": periods.iter().map(period_json).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    settings_answer(&state).await
 }
 
 async fn audit_list(
