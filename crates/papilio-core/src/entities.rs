@@ -405,6 +405,26 @@ pub const EMPLOYEE: EntityDef = EntityDef {
     check: Some(check_email),
 };
 
+/// Directions a stock reason applies to.
+pub const REASON_DIRECTIONS: &[&str] = &["receipt", "issue", "both"];
+
+/// Reason codes 收发类别 that miscellaneous receipts and issues must carry (sample, scrap,
+/// found in count...), so no stock moves without a stated cause.
+pub const STOCK_REASON: EntityDef = EntityDef {
+    kind: "stock_reason",
+    table: "stock_reasons",
+    area: "inventory",
+    fields: &[
+        code(),
+        name_zh(),
+        name_en(),
+        FieldDef::new("direction", FieldKind::Choice(REASON_DIRECTIONS)).required().listed(),
+        active(),
+    ],
+    unique: &[],
+    check: None,
+};
+
 /// Every master-data entity, in the order menus show them.
 pub const ALL: &[&EntityDef] = &[
     &ITEM,
@@ -413,6 +433,7 @@ pub const ALL: &[&EntityDef] = &[
     &UNIT_CONVERSION,
     &WAREHOUSE,
     &BIN,
+    &STOCK_REASON,
     &CUSTOMER,
     &CUSTOMER_GROUP,
     &CUSTOMER_CONTACT,

@@ -62,6 +62,10 @@ pub struct DocType {
     pub rules: Vec<Arc<dyn ApprovalRule>>,
     /// What approval posts.
     pub hooks: Option<Arc<dyn PostingHooks>>,
+    /// Which of [`STOCK_LINE_FIELDS`] its lines use (empty for non-stock documents).
+    pub stock_fields: &'static [&'static str],
+    /// Whether the header needs a reason code (`stock_reason`).
+    pub needs_reason: bool,
 }
 
 impl std::fmt::Debug for DocType {
@@ -123,6 +127,8 @@ pub struct Document {
     pub currency: Option<String>,
     /// Free text.
     pub note: Option<String>,
+    /// Reason code (miscellaneous receipts and issues).
+    pub reason: Option<String>,
     /// Who created it.
     pub created_by: String,
     /// When.
@@ -167,7 +173,30 @@ pub struct Line {
     pub source_line_id: Option<i64>,
     /// How much of it has gone into downstream documents.
     pub carried_qty: Decimal,
+    /// Where stock moves (stock documents only).
+    pub stock: StockFields,
 }
+
+/// The line fields only stock documents use: bins, the target of a transfer, the lot, and the
+/// book quantity a count froze.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockFields {
+    /// Bin code in `warehouse`.
+    pub bin: Option<String>,
+    /// Target warehouse of a transfer.
+    pub to_warehouse: Option<String>,
+    /// Target bin of a transfer.
+    pub to_bin: Option<String>,
+    /// Lot number.
+    pub lot: Option<String>,
+    /// Expiry of a lot being received.
+    pub lot_expiry: Option<NaiveDate>,
+    /// Book quantity frozen by a count (then `quantity` is what was counted).
+    pub book_qty: Option<Decimal>,
+}
+
+/// The optional line fields a document type shows and accepts.
+pub const STOCK_LINE_FIELDS: [&str; 6] = ["bin", "to_warehouse", "to_bin", "lot", "lot_expiry", "book_qty"];
 
 impl Line {
     /// What is still open for push-down.
@@ -187,6 +216,8 @@ pub struct Draft {
     pub currency: Option<String>,
     /// Free text.
     pub note: Option<String>,
+    /// Reason code (miscellaneous receipts and issues).
+    pub reason: Option<String>,
     /// Lines.
     pub lines: Vec<DraftLine>,
 }
@@ -210,6 +241,8 @@ pub struct DraftLine {
     pub note: Option<String>,
     /// Push down from this source line.
     pub source_line_id: Option<i64>,
+    /// Stock fields (stock documents only).
+    pub stock: StockFields,
 }
 
 fn scaled(value: Decimal, field: &str) -> Result<i64, StoreError> {
@@ -224,6 +257,9 @@ fn check_draft(draft: &Draft, doc_type: &DocType) -> Vec<FieldError> {
     }
     if doc_type.partner.is_some() && draft.partner.is_none() {
         errors.push(FieldError::new("partner", "field.required"));
+    }
+    if doc_type.needs_reason && draft.reason.is_none() {
+        errors.push(FieldError::new("reason", "field.required"));
     }
     if draft.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         errors.push(FieldError::new("note", "field.too_long").with("max", 2000));
@@ -275,11 +311,19 @@ async fn check_draft_references(
     {
         errors.push(FieldError::new("currency", "field.unknown_reference").with("value", code));
     }
+    if let Some(code) = &draft.reason
+        && !reference_exists(conn, "stock_reason", code).await?
+    {
+        errors.push(FieldError::new("reason", "field.unknown_reference").with("value", code));
+    }
     for (i, line) in draft.lines.iter().enumerate() {
         for (field, kind, code) in [
             ("item", "item", &line.item),
             ("unit", "unit", &line.unit),
             ("warehouse", "warehouse", &line.warehouse),
+            ("bin", "bin", &line.stock.bin),
+            ("to_warehouse", "warehouse", &line.stock.to_warehouse),
+            ("to_bin", "bin", &line.stock.to_bin),
         ] {
             if let Some(code) = code
                 && !reference_exists(conn, kind, code).await?
@@ -458,8 +502,10 @@ async fn insert_lines(
         let amount = line.unit_price.map(|p| round_to(p * line.quantity, decimals));
         sqlx::query(
             "INSERT INTO document_lines (id, document_id, line_no, item, quantity, unit, \
-             unit_price, amount, warehouse, due_date, note, source_line_id, carried_qty) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
+             unit_price, amount, warehouse, due_date, note, source_line_id, carried_qty, \
+             bin, to_warehouse, to_bin, lot, lot_expiry, book_qty) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, \
+             $13, $14, $15, $16, $17, $18)",
         )
         .bind(new_id())
         .bind(doc_id)
@@ -473,6 +519,12 @@ async fn insert_lines(
         .bind(line.due_date.map(|d| d.to_string()))
         .bind(line.note.clone())
         .bind(line.source_line_id)
+        .bind(line.stock.bin.clone())
+        .bind(line.stock.to_warehouse.clone())
+        .bind(line.stock.to_bin.clone())
+        .bind(line.stock.lot.clone())
+        .bind(line.stock.lot_expiry.map(|d| d.to_string()))
+        .bind(line.stock.book_qty.map(|q| scaled(q, "book_qty")).transpose()?)
         .execute(&mut *conn)
         .await?;
     }
@@ -500,8 +552,8 @@ pub async fn create(
                 let now = now_text();
                 sqlx::query(
                     "INSERT INTO documents (id, doc_type, number, state, version, doc_date, \
-                     partner, currency, note, created_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9)",
+                     partner, currency, note, created_by, created_at, updated_at, reason) \
+                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9, $10)",
                 )
                 .bind(id)
                 .bind(doc_type.code)
@@ -512,6 +564,7 @@ pub async fn create(
                 .bind(draft.note.clone())
                 .bind(actor.user_id)
                 .bind(now)
+                .bind(draft.reason.clone())
                 .execute(&mut *conn)
                 .await?;
                 insert_lines(conn, doc_type, id, draft).await?;
@@ -562,7 +615,8 @@ pub async fn update_draft(
             check_draft_references(conn, draft, doc_type).await?;
             let done = sqlx::query(
                 "UPDATE documents SET doc_date = $1, partner = $2, currency = $3, note = $4, \
-                 version = version + 1, updated_at = $5 WHERE id = $6 AND version = $7",
+                 version = version + 1, updated_at = $5, reason = $8 \
+                 WHERE id = $6 AND version = $7",
             )
             .bind(draft.doc_date.unwrap_or(before.doc_date).to_string())
             .bind(draft.partner.clone())
@@ -571,6 +625,7 @@ pub async fn update_draft(
             .bind(now_text())
             .bind(id)
             .bind(version)
+            .bind(draft.reason.clone())
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() != 1 {
@@ -836,11 +891,20 @@ fn read_line(r: &AnyRow) -> Result<Line, StoreError> {
         note: r.try_get("note")?,
         source_line_id: r.try_get("source_line_id")?,
         carried_qty: from_scaled(r.try_get("carried_qty")?),
+        stock: StockFields {
+            bin: r.try_get("bin")?,
+            to_warehouse: r.try_get("to_warehouse")?,
+            to_bin: r.try_get("to_bin")?,
+            lot: r.try_get("lot")?,
+            lot_expiry: r.try_get::<Option<String>, _>("lot_expiry")?.and_then(|d| d.parse().ok()),
+            book_qty: opt_dec("book_qty")?,
+        },
     })
 }
 
 const HEADER_COLUMNS: &str = "d.id, d.doc_type, d.number, d.state, d.version, d.doc_date, \
-     d.partner, d.currency, d.note, u.username AS created_by, d.created_at, d.updated_at";
+     d.partner, d.currency, d.note, d.reason, u.username AS created_by, d.created_at, \
+     d.updated_at";
 
 fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
     let state: String = r.try_get("state")?;
@@ -855,6 +919,7 @@ fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
         partner: r.try_get("partner")?,
         currency: r.try_get("currency")?,
         note: r.try_get("note")?,
+        reason: r.try_get("reason")?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

@@ -19,6 +19,7 @@ pub mod documents;
 pub mod error;
 pub mod idempotency;
 pub mod master;
+pub mod stock;
 pub mod users;
 
 pub use db::{Backend, Conn, Db, Scope, TxFuture};

@@ -54,7 +54,11 @@ impl AppState {
 
 /// The document types of the released program. Each business area registers its own here.
 pub fn standard_documents() -> Registry {
-    Registry::default()
+    let mut docs = Registry::default();
+    for t in papilio_store::stock::document_types() {
+        docs.register(t);
+    }
+    docs
 }
 
 /// The whole application: pages, API, assets, with logging, request ids, compression,

@@ -58,6 +58,12 @@ fn line_json(l: &Line) -> Json {
         "source_line_id": l.source_line_id.map(|i| i.to_string()),
         "carried_qty": dec(l.carried_qty),
         "open_qty": dec(l.open_qty()),
+        "bin": l.stock.bin,
+        "to_warehouse": l.stock.to_warehouse,
+        "to_bin": l.stock.to_bin,
+        "lot": l.stock.lot,
+        "lot_expiry": l.stock.lot_expiry.map(|d| d.to_string()),
+        "book_qty": l.stock.book_qty.map(dec),
     })
 }
 
@@ -73,6 +79,7 @@ pub fn header_json(doc: &Document) -> Json {
         "partner": doc.partner,
         "currency": doc.currency,
         "note": doc.note,
+        "reason": doc.reason,
         "created_by": doc.created_by,
         "created_at": doc.created_at,
         "updated_at": doc.updated_at,
@@ -168,6 +175,26 @@ fn parse_draft(map: Map<String, Json>) -> Result<documents::Draft, AppError> {
     draft_input(map)?.parse().map_err(AppError::Invalid)
 }
 
+/// Refuses the members document type `t` does not take: stock fields on a type without them,
+/// a reason where none is asked for.
+fn check_members(t: &DocType, map: &Map<String, Json>) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    if !t.needs_reason && map.get("reason").is_some_and(|v| !v.is_null()) {
+        errors.push(FieldError::new("reason", "field.unknown"));
+    }
+    if let Some(Json::Array(lines)) = map.get("lines") {
+        for (i, line) in lines.iter().enumerate() {
+            let Json::Object(line) = line else { continue };
+            for key in line.keys() {
+                if !crate::pages::documents::takes_line_field(t, key) {
+                    errors.push(FieldError::new(format!("lines[{i}].{key}"), "field.unknown"));
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Invalid(errors)) }
+}
+
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -196,7 +223,9 @@ async fn create(
 ) -> Result<Response, AppError> {
     let t = doc_type(&state, &code)?;
     require(&user, &t, Action::Create)?;
-    let draft = parse_draft(json_object(&headers, &body)?)?;
+    let map = json_object(&headers, &body)?;
+    check_members(&t, &map)?;
+    let draft = parse_draft(map)?;
 
     let doc = documents::create(&state.db, &t, &draft, &user.actor()).await?;
     Ok((StatusCode::CREATED, axum::Json(document_json(&user, &t, &doc))).into_response())
@@ -227,6 +256,7 @@ async fn update(
     // A client may send back the id it read; anything else unknown is refused.
     map.remove("id");
     let version = take_version(&mut map)?;
+    check_members(&t, &map)?;
     let draft = parse_draft(map)?;
 
     let doc = documents::update_draft(&state.db, &t, id, version, &draft, &user.actor()).await?;

@@ -22,7 +22,7 @@ use papilio_core::access::Action;
 use papilio_core::document::{DocAction, DocState};
 use papilio_core::entities;
 use papilio_store::StoreError;
-use papilio_store::documents::{
+use papilio_store::documents::{StockFields, 
     self, ApprovalRequest, DocQuery, DocType, Document, Draft, DraftLine, InboxEntry,
 };
 use papilio_store::master::{self, ListQuery};
@@ -135,14 +135,46 @@ pub struct LineInput {
     pub note: String,
     /// The source line's id, for a push-down.
     pub source_line_id: String,
+    /// Bin code (stock documents).
+    pub bin: String,
+    /// Target warehouse of a transfer.
+    pub to_warehouse: String,
+    /// Target bin of a transfer.
+    pub to_bin: String,
+    /// Lot number.
+    pub lot: String,
+    /// Expiry of a lot received, `YYYY-MM-DD`.
+    pub lot_expiry: String,
+    /// Book quantity of a count line.
+    pub book_qty: String,
 }
 
-/// The members a line takes, in form-column order.
-pub const LINE_FIELDS: [&str; 8] =
-    ["item", "quantity", "unit", "unit_price", "warehouse", "due_date", "note", "source_line_id"];
+/// The members a line takes, in form-column order; the stock members only on the document
+/// types whose `stock_fields` name them.
+pub const LINE_FIELDS: [&str; 14] = [
+    "item",
+    "quantity",
+    "unit",
+    "unit_price",
+    "warehouse",
+    "due_date",
+    "note",
+    "source_line_id",
+    "bin",
+    "to_warehouse",
+    "to_bin",
+    "lot",
+    "lot_expiry",
+    "book_qty",
+];
 
-/// The header members a draft takes.
-pub const HEADER_FIELDS: [&str; 4] = ["doc_date", "partner", "currency", "note"];
+/// The header members a draft takes (`reason` only where the type needs one).
+pub const HEADER_FIELDS: [&str; 5] = ["doc_date", "partner", "currency", "note", "reason"];
+
+/// Whether document type `t` takes line member `name`.
+pub fn takes_line_field(t: &DocType, name: &str) -> bool {
+    !papilio_store::documents::STOCK_LINE_FIELDS.contains(&name) || t.stock_fields.contains(&name)
+}
 
 impl LineInput {
     /// The text of member `name`, if it is one.
@@ -156,6 +188,12 @@ impl LineInput {
             "due_date" => &mut self.due_date,
             "note" => &mut self.note,
             "source_line_id" => &mut self.source_line_id,
+            "bin" => &mut self.bin,
+            "to_warehouse" => &mut self.to_warehouse,
+            "to_bin" => &mut self.to_bin,
+            "lot" => &mut self.lot,
+            "lot_expiry" => &mut self.lot_expiry,
+            "book_qty" => &mut self.book_qty,
             _ => return None,
         })
     }
@@ -171,6 +209,12 @@ impl LineInput {
             "due_date" => &self.due_date,
             "note" => &self.note,
             "source_line_id" => &self.source_line_id,
+            "bin" => &self.bin,
+            "to_warehouse" => &self.to_warehouse,
+            "to_bin" => &self.to_bin,
+            "lot" => &self.lot,
+            "lot_expiry" => &self.lot_expiry,
+            "book_qty" => &self.book_qty,
             _ => "",
         }
     }
@@ -192,6 +236,8 @@ pub struct DraftInput {
     pub currency: String,
     /// Free text.
     pub note: String,
+    /// Reason code.
+    pub reason: String,
     /// Lines.
     pub lines: Vec<LineInput>,
 }
@@ -227,6 +273,7 @@ impl DraftInput {
             "partner" => &mut self.partner,
             "currency" => &mut self.currency,
             "note" => &mut self.note,
+            "reason" => &mut self.reason,
             _ => return None,
         })
     }
@@ -239,6 +286,7 @@ impl DraftInput {
             partner: doc.partner.clone().unwrap_or_default(),
             currency: doc.currency.clone().unwrap_or_default(),
             note: doc.note.clone().unwrap_or_default(),
+            reason: doc.reason.clone().unwrap_or_default(),
             lines: doc
                 .lines
                 .iter()
@@ -251,6 +299,12 @@ impl DraftInput {
                     due_date: l.due_date.map(|d| d.to_string()).unwrap_or_default(),
                     note: l.note.clone().unwrap_or_default(),
                     source_line_id: l.source_line_id.map(|i| i.to_string()).unwrap_or_default(),
+                    bin: l.stock.bin.clone().unwrap_or_default(),
+                    to_warehouse: l.stock.to_warehouse.clone().unwrap_or_default(),
+                    to_bin: l.stock.to_bin.clone().unwrap_or_default(),
+                    lot: l.stock.lot.clone().unwrap_or_default(),
+                    lot_expiry: l.stock.lot_expiry.map(|d| d.to_string()).unwrap_or_default(),
+                    book_qty: dec(l.stock.book_qty),
                 })
                 .collect(),
         }
@@ -284,6 +338,14 @@ impl DraftInput {
                 due_date: date(&at("due_date"), &l.due_date, &mut errors),
                 note: text(&l.note),
                 source_line_id,
+                stock: StockFields {
+                    bin: text(&l.bin),
+                    to_warehouse: text(&l.to_warehouse),
+                    to_bin: text(&l.to_bin),
+                    lot: text(&l.lot),
+                    lot_expiry: date(&at("lot_expiry"), &l.lot_expiry, &mut errors),
+                    book_qty: decimal(&at("book_qty"), &l.book_qty, &mut errors),
+                },
             });
         }
         if !errors.is_empty() {
@@ -294,6 +356,7 @@ impl DraftInput {
             partner: text(&self.partner),
             currency: text(&self.currency),
             note: text(&self.note),
+            reason: text(&self.reason),
             lines,
         })
     }
@@ -1001,15 +1064,17 @@ async fn form_page(
     };
 
     let partner_kind = t.partner.unwrap_or("");
-    let header_spec: [(&str, &'static str, &str, bool); 4] = [
+    let header_spec: [(&str, &'static str, &str, bool); 5] = [
         ("doc_date", "date", "", true),
         ("partner", "text", partner_kind, t.partner.is_some()),
+        ("reason", "text", "stock_reason", t.needs_reason),
         ("currency", "text", "currency", false),
         ("note", "textarea", "", false),
     ];
     let header = header_spec
         .iter()
         .filter(|(name, ..)| *name != "partner" || t.partner.is_some())
+        .filter(|(name, ..)| *name != "reason" || t.needs_reason)
         .map(|(name, kind, list, required)| HeaderInput {
             name: (*name).to_owned(),
             label: i18n::field_label(&locale, t.code, name),
@@ -1018,6 +1083,7 @@ async fn form_page(
                 "doc_date" => input.doc_date.clone(),
                 "partner" => input.partner.clone(),
                 "currency" => input.currency.clone(),
+                "reason" => input.reason.clone(),
                 _ => input.note.clone(),
             },
             list: if list.is_empty() { String::new() } else { format!("dl-{list}") },
@@ -1026,15 +1092,23 @@ async fn form_page(
         })
         .collect();
 
-    let cell_spec: [(&str, &'static str, &str); 7] = [
+    let all_cells: [(&str, &'static str, &str); 13] = [
         ("item", "text", "item"),
         ("quantity", "number", ""),
         ("unit", "text", "unit"),
         ("unit_price", "number", ""),
         ("warehouse", "text", "warehouse"),
+        ("bin", "text", "bin"),
+        ("to_warehouse", "text", "warehouse"),
+        ("to_bin", "text", "bin"),
+        ("lot", "text", ""),
+        ("lot_expiry", "date", ""),
+        ("book_qty", "number", ""),
         ("due_date", "date", ""),
         ("note", "text", ""),
     ];
+    let cell_spec: Vec<(&str, &'static str, &str)> =
+        all_cells.into_iter().filter(|(f, ..)| takes_line_field(t, f)).collect();
     let count = rows.max(input.lines.len().div_ceil(LINE_ROWS) * LINE_ROWS).clamp(1, MAX_ROWS);
     let blank = LineInput::default();
     let line_rows = (0..count)
@@ -1073,7 +1147,15 @@ async fn form_page(
             .map(|(e, _)| i18n::field_error(&locale, t.code, e)),
     );
     let mut lists = Vec::new();
-    for kind in ["item", "unit", "warehouse", "currency"].into_iter().chain(t.partner) {
+    let mut kinds: Vec<&str> = vec!["item", "unit", "warehouse", "currency"];
+    kinds.extend(t.partner);
+    if t.stock_fields.contains(&"bin") {
+        kinds.push("bin");
+    }
+    if t.needs_reason {
+        kinds.push("stock_reason");
+    }
+    for kind in kinds {
         lists.push(suggestions(state, &locale, kind).await?);
     }
     let label = i18n::entity_label(&locale, t.code);

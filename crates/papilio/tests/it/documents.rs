@@ -43,6 +43,8 @@ fn registry() -> Registry {
         over_tolerance_pct: Decimal::ZERO,
         rules: vec![std::sync::Arc::new(BigOrder)],
         hooks: None,
+        stock_fields: &[],
+        needs_reason: false,
     });
     docs.register(DocType {
         code: "test_shipment",
@@ -53,6 +55,8 @@ fn registry() -> Registry {
         over_tolerance_pct: Decimal::ZERO,
         rules: Vec::new(),
         hooks: None,
+        stock_fields: &[],
+        needs_reason: false,
     });
     docs
 }

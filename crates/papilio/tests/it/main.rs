@@ -13,4 +13,5 @@ mod demo;
 mod documents;
 mod foundation;
 mod permissions;
+mod stock;
 mod transfer;

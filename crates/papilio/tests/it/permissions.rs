@@ -21,6 +21,8 @@ fn registry() -> Registry {
         over_tolerance_pct: rust_decimal::Decimal::ZERO,
         rules: Vec::new(),
         hooks: None,
+        stock_fields: &[],
+        needs_reason: false,
     });
     docs
 }
