@@ -196,7 +196,8 @@ pub struct StockFields {
 }
 
 /// The optional line fields a document type shows and accepts.
-pub const STOCK_LINE_FIELDS: [&str; 6] = ["bin", "to_warehouse", "to_bin", "lot", "lot_expiry", "book_qty"];
+pub const STOCK_LINE_FIELDS: [&str; 6] =
+    ["bin", "to_warehouse", "to_bin", "lot", "lot_expiry", "book_qty"];
 
 impl Line {
     /// What is still open for push-down.

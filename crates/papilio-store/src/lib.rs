@@ -14,12 +14,15 @@
 pub mod audit;
 pub mod bulk;
 pub mod company;
+pub mod counts;
 pub mod db;
 pub mod documents;
 pub mod error;
 pub mod idempotency;
 pub mod master;
 pub mod stock;
+pub mod stock_analysis;
+pub mod stock_views;
 pub mod users;
 
 pub use db::{Backend, Conn, Db, Scope, TxFuture};

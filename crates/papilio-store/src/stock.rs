@@ -96,11 +96,27 @@ const BIN_LOT_OUT: &[&str] = &["bin", "lot"];
 /// The stock document types: receipts, issues, transfers and counts.
 pub fn document_types() -> Vec<DocType> {
     vec![
-        stock_type("purchase_receipt", "PR", Some("supplier"), Flow::In, Cost::LinePrice, BIN_LOT, false),
+        stock_type(
+            "purchase_receipt",
+            "PR",
+            Some("supplier"),
+            Flow::In,
+            Cost::LinePrice,
+            BIN_LOT,
+            false,
+        ),
         stock_type("production_issue", "MI", None, Flow::Out, Cost::Average, BIN_LOT_OUT, false),
         stock_type("production_return", "MR", None, Flow::In, Cost::Average, BIN_LOT, false),
         stock_type("production_receipt", "FG", None, Flow::In, Cost::Standard, BIN_LOT, false),
-        stock_type("sales_delivery", "SD", Some("customer"), Flow::Out, Cost::Average, BIN_LOT_OUT, false),
+        stock_type(
+            "sales_delivery",
+            "SD",
+            Some("customer"),
+            Flow::Out,
+            Cost::Average,
+            BIN_LOT_OUT,
+            false,
+        ),
         stock_type(
             "stock_transfer",
             "TR",
@@ -112,7 +128,15 @@ pub fn document_types() -> Vec<DocType> {
         ),
         stock_type("misc_receipt", "OR", None, Flow::In, Cost::LinePrice, BIN_LOT, true),
         stock_type("misc_issue", "OI", None, Flow::Out, Cost::Average, BIN_LOT_OUT, true),
-        stock_type("stock_count", "SC", None, Flow::Count, Cost::Average, &["bin", "lot", "book_qty"], false),
+        stock_type(
+            "stock_count",
+            "SC",
+            None,
+            Flow::Count,
+            Cost::Average,
+            &["bin", "lot", "book_qty"],
+            false,
+        ),
     ]
 }
 
@@ -134,10 +158,11 @@ struct ItemFacts {
 }
 
 async fn item_facts(conn: &mut Conn, code: &str) -> Result<Option<ItemFacts>, StoreError> {
-    let row = sqlx::query("SELECT base_unit, lot_tracked, standard_cost FROM items WHERE code = $1")
-        .bind(code.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT base_unit, lot_tracked, standard_cost FROM items WHERE code = $1")
+            .bind(code.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
     row.map(|r| {
         Ok(ItemFacts {
             base_unit: r.try_get("base_unit")?,
@@ -150,7 +175,12 @@ async fn item_facts(conn: &mut Conn, code: &str) -> Result<Option<ItemFacts>, St
 
 /// How many base units one `unit` of `item` is: 1 for the base unit, else an item-specific
 /// conversion, else a global one, either way round.
-async fn factor(conn: &mut Conn, item: &str, unit: &str, base: &str) -> Result<Option<Decimal>, StoreError> {
+async fn factor(
+    conn: &mut Conn,
+    item: &str,
+    unit: &str,
+    base: &str,
+) -> Result<Option<Decimal>, StoreError> {
     if unit == base {
         return Ok(Some(Decimal::ONE));
     }
@@ -169,7 +199,13 @@ async fn factor(conn: &mut Conn, item: &str, unit: &str, base: &str) -> Result<O
         let specific = r.try_get::<Option<String>, _>("item")?.is_some();
         let f = from_scaled(r.try_get("factor")?);
         let forward = r.try_get::<String, _>("from_unit")? == unit;
-        let value = if forward { f } else if f.is_zero() { continue } else { Decimal::ONE / f };
+        let value = if forward {
+            f
+        } else if f.is_zero() {
+            continue;
+        } else {
+            Decimal::ONE / f
+        };
         if best.is_none_or(|(s, _)| specific && !s) {
             best = Some((specific, value));
         }
@@ -187,8 +223,11 @@ async fn allows_negative(conn: &mut Conn, warehouse: &str) -> Result<bool, Store
 
 /// Whether values are kept per warehouse (`warehouse`) or company-wide (`company`).
 pub async fn valuation_per_warehouse(conn: &mut Conn) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT valuation_scope FROM company WHERE id = 1").fetch_optional(&mut *conn).await?;
-    Ok(row.map(|r| r.try_get::<String, _>("valuation_scope")).transpose()?.as_deref() == Some("warehouse"))
+    let row = sqlx::query("SELECT valuation_scope FROM company WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get::<String, _>("valuation_scope")).transpose()?.as_deref()
+        == Some("warehouse"))
 }
 
 /// One move about to be written.
@@ -209,7 +248,11 @@ struct Planned {
     lot_expiry: Option<NaiveDate>,
 }
 
-async fn plan(conn: &mut Conn, doc: &Document, posting: StockPosting) -> Result<Vec<Planned>, StoreError> {
+async fn plan(
+    conn: &mut Conn,
+    doc: &Document,
+    posting: StockPosting,
+) -> Result<Vec<Planned>, StoreError> {
     let mut errors = Vec::new();
     let mut out = Vec::new();
     for (i, line) in doc.lines.iter().enumerate() {
@@ -229,7 +272,9 @@ async fn plan(conn: &mut Conn, doc: &Document, posting: StockPosting) -> Result<
         let unit = line.unit.clone().unwrap_or_else(|| item.base_unit.clone());
         let Some(f) = factor(conn, item_code, &unit, &item.base_unit).await? else {
             errors.push(
-                invalid(at("unit"), "stock.no_conversion").with("unit", &unit).with("base", &item.base_unit),
+                invalid(at("unit"), "stock.no_conversion")
+                    .with("unit", &unit)
+                    .with("base", &item.base_unit),
             );
             continue;
         };
@@ -273,7 +318,13 @@ async fn plan(conn: &mut Conn, doc: &Document, posting: StockPosting) -> Result<
                     continue;
                 }
                 out.push(Planned { qty: -qty, unit_cost: None, ..base.clone() });
-                out.push(Planned { warehouse: to.clone(), bin: to_bin, qty, unit_cost: None, ..base });
+                out.push(Planned {
+                    warehouse: to.clone(),
+                    bin: to_bin,
+                    qty,
+                    unit_cost: None,
+                    ..base
+                });
             }
             Flow::Count => {
                 let Some(book) = line.stock.book_qty else {
@@ -300,10 +351,18 @@ async fn valuation(conn: &mut Conn, item: &str, scope: &str) -> Result<Valuation
     .bind(scope.to_owned())
     .fetch_one(&mut *conn)
     .await?;
-    Ok(Valuation { qty: from_scaled(row.try_get("qty")?), value: from_scaled(row.try_get("value")?) })
+    Ok(Valuation {
+        qty: from_scaled(row.try_get("qty")?),
+        value: from_scaled(row.try_get("value")?),
+    })
 }
 
-async fn save_valuation(conn: &mut Conn, item: &str, scope: &str, v: Valuation) -> Result<(), StoreError> {
+async fn save_valuation(
+    conn: &mut Conn,
+    item: &str,
+    scope: &str,
+    v: Valuation,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE stock_values SET qty = $1, value = $2 WHERE item = $3 AND scope = $4")
         .bind(scaled(v.qty, "quantity")?)
         .bind(scaled(v.value, "value")?)
@@ -430,11 +489,20 @@ async fn ensure_lot(conn: &mut Conn, m: &Planned, received: NaiveDate) -> Result
 /// Posts `doc`'s lines: one move per line (two per transfer line), balances and values changed
 /// in the caller's transaction. Issues go first, then receipts, each in (item, warehouse, bin,
 /// lot) order, so concurrent postings lock rows in one order.
-pub async fn post(conn: &mut Conn, doc: &Document, posting: StockPosting) -> Result<(), StoreError> {
+pub async fn post(
+    conn: &mut Conn,
+    doc: &Document,
+    posting: StockPosting,
+) -> Result<(), StoreError> {
     let mut moves = plan(conn, doc, posting).await?;
     moves.sort_by(|a, b| {
-        (a.qty >= Decimal::ZERO, &a.item, &a.warehouse, &a.bin, &a.lot)
-            .cmp(&(b.qty >= Decimal::ZERO, &b.item, &b.warehouse, &b.bin, &b.lot))
+        (a.qty >= Decimal::ZERO, &a.item, &a.warehouse, &a.bin, &a.lot).cmp(&(
+            b.qty >= Decimal::ZERO,
+            &b.item,
+            &b.warehouse,
+            &b.bin,
+            &b.lot,
+        ))
     });
     let per_warehouse = valuation_per_warehouse(conn).await?;
     let mut negative_ok: HashMap<String, bool> = HashMap::new();
@@ -444,7 +512,8 @@ pub async fn post(conn: &mut Conn, doc: &Document, posting: StockPosting) -> Res
         let scope = if per_warehouse { m.warehouse.clone() } else { "*".to_owned() };
         let current = valuation(conn, &m.item, &scope).await?;
         let (unit_cost, value, after) = if m.qty < Decimal::ZERO {
-            let fallback = if current.qty > Decimal::ZERO { current.unit_cost() } else { m.standard_cost };
+            let fallback =
+                if current.qty > Decimal::ZERO { current.unit_cost() } else { m.standard_cost };
             let (taken, after) = current.issue(-m.qty, fallback);
             let unit = if m.qty.is_zero() { Decimal::ZERO } else { taken / -m.qty };
             transfer_cost.insert(m.line_id, unit);
@@ -584,7 +653,11 @@ pub async fn balances(db: &Db, f: &BalanceFilter) -> Result<Vec<Balance>, StoreE
 }
 
 /// Balances at the end of `date`, summed from the ledger.
-pub async fn balances_as_of(db: &Db, date: NaiveDate, f: &BalanceFilter) -> Result<Vec<Balance>, StoreError> {
+pub async fn balances_as_of(
+    db: &Db,
+    date: NaiveDate,
+    f: &BalanceFilter,
+) -> Result<Vec<Balance>, StoreError> {
     let mut binds = vec![date.to_string()];
     let filter = filter_sql(f, &mut binds, 1);
     let having = if f.nonzero { " HAVING SUM(qty) <> 0" } else { "" };
@@ -643,7 +716,8 @@ pub async fn stock_card(
          FROM stock_moves m WHERE m.item = $1 AND m.move_date < $2{}",
         if warehouse.is_some() { " AND m.warehouse = $3" } else { "" }
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(opening_sql)).bind(item.to_owned()).bind(from.to_string());
+    let mut q =
+        sqlx::query(sqlx::AssertSqlSafe(opening_sql)).bind(item.to_owned()).bind(from.to_string());
     if let Some(wh) = warehouse {
         q = q.bind(wh.to_owned());
     }
@@ -659,7 +733,10 @@ pub async fn stock_card(
          ORDER BY m.move_date, m.posted_at, m.id",
         if warehouse.is_some() { " AND m.warehouse = $4" } else { "" }
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(item.to_owned()).bind(from.to_string()).bind(to.to_string());
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(item.to_owned())
+        .bind(from.to_string())
+        .bind(to.to_string());
     if let Some(wh) = warehouse {
         q = q.bind(wh.to_owned());
     }

@@ -6,8 +6,11 @@
 //! fields}}`. A POST with an `Idempotency-Key` header runs once ([`idempotent`]).
 
 pub mod admin;
+pub mod counts;
 pub mod documents;
 pub mod master;
+pub mod stock;
+pub mod stock_analysis;
 pub mod transfer;
 
 use axum::Router;
@@ -32,6 +35,9 @@ pub fn routes() -> Router<AppState> {
         .merge(documents::routes())
         .merge(admin::routes())
         .merge(transfer::routes())
+        .merge(stock::routes())
+        .merge(stock_analysis::routes())
+        .merge(counts::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))
 }

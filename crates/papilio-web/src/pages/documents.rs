@@ -22,8 +22,8 @@ use papilio_core::access::Action;
 use papilio_core::document::{DocAction, DocState};
 use papilio_core::entities;
 use papilio_store::StoreError;
-use papilio_store::documents::{StockFields, 
-    self, ApprovalRequest, DocQuery, DocType, Document, Draft, DraftLine, InboxEntry,
+use papilio_store::documents::{
+    self, ApprovalRequest, DocQuery, DocType, Document, Draft, DraftLine, InboxEntry, StockFields,
 };
 use papilio_store::master::{self, ListQuery};
 use rust_decimal::Decimal;

@@ -1,8 +1,11 @@
 //! Server-rendered pages: sign-in, home, language switch, and each area's pages.
 
 pub mod admin;
+pub mod counts;
 pub mod documents;
 pub mod master;
+pub mod stock;
+pub mod stock_analysis;
 pub mod transfer;
 
 use askama::Template;
@@ -32,6 +35,9 @@ pub fn routes() -> Router<AppState> {
         .merge(documents::routes())
         .merge(admin::routes())
         .merge(transfer::routes())
+        .merge(stock::routes())
+        .merge(stock_analysis::routes())
+        .merge(counts::routes())
 }
 
 /// The chrome for `user`, with the registered document types in the navigation.

@@ -14,7 +14,10 @@ pub async fn post_doc(client: &TestClient, doc_type: &str, body: Value) -> Value
     let doc = created.json();
     let id = doc["id"].as_str().unwrap().to_owned();
     let submitted = client
-        .post(&format!("/api/v1/documents/{doc_type}/{id}/submit"), &json!({"version": doc["version"]}))
+        .post(
+            &format!("/api/v1/documents/{doc_type}/{id}/submit"),
+            &json!({"version": doc["version"]}),
+        )
         .await;
     assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.text());
     let approved = client
@@ -46,9 +49,7 @@ async fn receive_issue_transfer_count_and_reverse() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
     basic_master_data(&admin).await;
-    for body in [
-        json!({"code": "RM", "name_zh": "原料仓", "name_en": "Raw materials"}),
-    ] {
+    for body in [json!({"code": "RM", "name_zh": "原料仓", "name_en": "Raw materials"})] {
         assert_eq!(admin.post("/api/v1/warehouse", &body).await.status, StatusCode::CREATED);
     }
     let d = |q: &str, p: &str| json!({"item": "FAN-100", "quantity": q, "unit": "PCS", "unit_price": p, "warehouse": "FG"});
@@ -60,10 +61,14 @@ async fn receive_issue_transfer_count_and_reverse() {
     // Issue 60 at the average: 144 out.
     let issue = post_doc(&admin, "production_issue", json!({"doc_date": "2026-11-02", "lines": [{"item": "FAN-100", "quantity": "60", "unit": "PCS", "warehouse": "FG"}]})).await;
     let (_, _, card) = papilio_store::stock::stock_card(
-        &app.db, "FAN-100", None,
+        &app.db,
+        "FAN-100",
+        None,
         chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-    ).await.unwrap();
+    )
+    .await
+    .unwrap();
     let last = card.last().unwrap();
     assert_eq!(last.value, rust_decimal::Decimal::from(-144));
     assert_eq!(last.balance_qty, rust_decimal::Decimal::from(90));
@@ -72,8 +77,16 @@ async fn receive_issue_transfer_count_and_reverse() {
     // Issuing more than is there is refused, naming item, warehouse and what is available.
     let too_much = admin.post("/api/v1/documents/production_issue", &json!({"doc_date": "2026-11-03", "lines": [{"item": "FAN-100", "quantity": "91", "unit": "PCS", "warehouse": "FG"}]})).await.json();
     let id = too_much["id"].as_str().unwrap();
-    let sub = admin.post(&format!("/api/v1/documents/production_issue/{id}/submit"), &json!({"version": 1})).await.json();
-    let refused = admin.post(&format!("/api/v1/documents/production_issue/{id}/approve"), &json!({"version": sub["version"]})).await;
+    let sub = admin
+        .post(&format!("/api/v1/documents/production_issue/{id}/submit"), &json!({"version": 1}))
+        .await
+        .json();
+    let refused = admin
+        .post(
+            &format!("/api/v1/documents/production_issue/{id}/approve"),
+            &json!({"version": sub["version"]}),
+        )
+        .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
     let e = refused.json();
     assert_eq!(e["error"]["fields"][0]["code"], "stock.insufficient");
@@ -94,7 +107,12 @@ async fn receive_issue_transfer_count_and_reverse() {
 
     // Reversing the issue puts its 60 back at the value it took out.
     let id = issue["id"].as_str().unwrap();
-    let back = admin.post(&format!("/api/v1/documents/production_issue/{id}/unapprove"), &json!({"version": issue["version"]})).await;
+    let back = admin
+        .post(
+            &format!("/api/v1/documents/production_issue/{id}/unapprove"),
+            &json!({"version": issue["version"]}),
+        )
+        .await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.text());
     assert_eq!(on_hand(&app, "FAN-100", "FG").await, rust_decimal::Decimal::from(128));
     assert_invariants(&app).await;
@@ -104,8 +122,13 @@ async fn receive_issue_transfer_count_and_reverse() {
         &app.db,
         chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         &papilio_store::stock::BalanceFilter::default(),
-    ).await.unwrap();
-    assert_eq!(as_of.iter().map(|b| b.qty).sum::<rust_decimal::Decimal>(), rust_decimal::Decimal::from(150));
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        as_of.iter().map(|b| b.qty).sum::<rust_decimal::Decimal>(),
+        rust_decimal::Decimal::from(150)
+    );
 }
 
 #[tokio::test]
@@ -119,7 +142,10 @@ async fn eight_clients_race_for_the_last_units() {
     for _ in 0..8 {
         let r = admin.post("/api/v1/documents/sales_delivery", &json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [{"item": "FAN-100", "quantity": "1", "unit": "PCS", "warehouse": "FG"}]})).await.json();
         let id = r["id"].as_str().unwrap().to_owned();
-        let s = admin.post(&format!("/api/v1/documents/sales_delivery/{id}/submit"), &json!({"version": 1})).await.json();
+        let s = admin
+            .post(&format!("/api/v1/documents/sales_delivery/{id}/submit"), &json!({"version": 1}))
+            .await
+            .json();
         drafts.push((id, s["version"].as_i64().unwrap()));
     }
     let tasks: Vec<_> = drafts
@@ -127,7 +153,12 @@ async fn eight_clients_race_for_the_last_units() {
         .map(|(id, version)| {
             let c = admin.clone();
             tokio::spawn(async move {
-                c.post(&format!("/api/v1/documents/sales_delivery/{id}/approve"), &json!({"version": version})).await.status
+                c.post(
+                    &format!("/api/v1/documents/sales_delivery/{id}/approve"),
+                    &json!({"version": version}),
+                )
+                .await
+                .status
             })
         })
         .collect();
@@ -138,7 +169,10 @@ async fn eight_clients_race_for_the_last_units() {
         if status == StatusCode::OK {
             ok += 1;
         } else {
-            assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT, "{status}");
+            assert!(
+                status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::CONFLICT,
+                "{status}"
+            );
         }
     }
     assert_eq!(ok, 5, "exactly the five units on hand were delivered");

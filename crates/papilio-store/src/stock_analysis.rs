@@ -1,0 +1,1 @@
+//! Inventory storage (stock_analysis).
