@@ -230,6 +230,83 @@ pub fn abc_classes<K: Clone>(
         .collect()
 }
 
+/// Days an item has lain idle in a warehouse on `as_of`: since its last issue, or, if it was
+/// never issued, since its first receipt. `None` when neither is known.
+pub fn idle_days(
+    last_issue: Option<NaiveDate>,
+    first_receipt: Option<NaiveDate>,
+    as_of: NaiveDate,
+) -> Option<i64> {
+    last_issue.or(first_receipt).map(|since| (as_of - since).num_days().max(0))
+}
+
+/// Splits a stock's `value` over ageing buckets in proportion to their quantities
+/// (`bucket_qty`, as [`ageing`] returns them for `on_hand`). Each share is rounded to `places`;
+/// the oldest non-empty bucket takes the rounding residue so the shares add up to `value`
+/// exactly. With nothing on hand every share is zero.
+pub fn bucket_values(
+    bucket_qty: &[Decimal],
+    on_hand: Decimal,
+    value: Decimal,
+    places: u32,
+) -> Vec<Decimal> {
+    let mut out = vec![Decimal::ZERO; bucket_qty.len()];
+    if on_hand <= Decimal::ZERO {
+        return out;
+    }
+    let mut given = Decimal::ZERO;
+    for (share, qty) in out.iter_mut().zip(bucket_qty) {
+        *share = round_to(value * *qty / on_hand, places);
+        given += *share;
+    }
+    let oldest = bucket_qty.iter().rposition(|q| *q > Decimal::ZERO);
+    if let Some(slot) = oldest.and_then(|i| out.get_mut(i)) {
+        *slot += value - given;
+    }
+    out
+}
+
+/// The dates at which stock is valued to average it over the period `from`..=`to`: the end
+/// of the day before `from`, the end of every month that closes inside the period, and `to`.
+/// An empty list when `to` is before `from`.
+pub fn average_points(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    if to < from {
+        return Vec::new();
+    }
+    let mut points = vec![from.pred_opt().unwrap_or(from)];
+    let mut cursor = from;
+    while let Some(end) = month_end(cursor) {
+        if end >= to {
+            break;
+        }
+        points.push(end);
+        match end.succ_opt() {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    points.push(to);
+    points
+}
+
+/// The last day of `date`'s month.
+fn month_end(date: NaiveDate) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    let (y, m) =
+        if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).and_then(|first| first.pred_opt())
+}
+
+/// The average of stock values taken at [`average_points`], rounded to `places`. Zero for no
+/// points.
+pub fn average_value(values: &[Decimal], places: u32) -> Decimal {
+    if values.is_empty() {
+        return Decimal::ZERO;
+    }
+    let total: Decimal = values.iter().sum();
+    round_to(total / Decimal::from(values.len()), places)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +418,40 @@ mod tests {
         let usage = vec![("X", dec!(700)), ("Y", dec!(200)), ("Z", dec!(60)), ("W", dec!(40))];
         let classes = abc_classes(&usage, dec!(80), dec!(15));
         assert_eq!(classes, vec![("X", 'A'), ("Y", 'A'), ("Z", 'B'), ("W", 'C')]);
+    }
+
+    #[test]
+    fn idle_days_from_last_issue_else_first_receipt() {
+        let today = d(2026, 12, 3);
+        // Issued on 1 Sep: 30 + 31 + 30 + 2 = 93 days.
+        assert_eq!(idle_days(Some(d(2026, 9, 1)), Some(d(2026, 1, 1)), today), Some(93));
+        // Never issued, received 1 Jan 2026: 336 days.
+        assert_eq!(idle_days(None, Some(d(2026, 1, 1)), today), Some(336));
+        assert_eq!(idle_days(None, None, today), None);
+    }
+
+    #[test]
+    fn bucket_values_split_by_quantity() {
+        // 100 worth 1000: 40, 50 and 10 pieces get 400, 500 and 100.
+        let q = [dec!(40), dec!(0), dec!(50), dec!(0), dec!(10)];
+        let v = bucket_values(&q, dec!(100), dec!(1000), 2);
+        assert_eq!(v, vec![dec!(400), dec!(0), dec!(500), dec!(0), dec!(100)]);
+        // 3 pieces worth 10 in thirds: 3.33 + 3.33 and the oldest takes 3.34.
+        let v = bucket_values(&[dec!(1), dec!(1), dec!(1)], dec!(3), dec!(10), 2);
+        assert_eq!(v, vec![dec!(3.33), dec!(3.33), dec!(3.34)]);
+        assert_eq!(bucket_values(&[dec!(0)], dec!(0), dec!(5), 2), vec![dec!(0)]);
+    }
+
+    #[test]
+    fn average_points_are_month_ends() {
+        let p = average_points(d(2026, 1, 1), d(2026, 3, 31));
+        assert_eq!(p, vec![d(2025, 12, 31), d(2026, 1, 31), d(2026, 2, 28), d(2026, 3, 31)]);
+        let p = average_points(d(2026, 11, 15), d(2026, 12, 10));
+        assert_eq!(p, vec![d(2026, 11, 14), d(2026, 11, 30), d(2026, 12, 10)]);
+        assert!(average_points(d(2026, 2, 1), d(2026, 1, 1)).is_empty());
+        // (300 + 500 + 100) / 3 = 300; 10 / 3 rounds to 3.33.
+        assert_eq!(average_value(&[dec!(300), dec!(500), dec!(100)], 2), dec!(300));
+        assert_eq!(average_value(&[dec!(10), dec!(0), dec!(0)], 2), dec!(3.33));
     }
 
     proptest! {

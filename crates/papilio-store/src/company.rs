@@ -17,9 +17,14 @@ pub struct Company {
     pub base_currency: String,
     /// First month of the fiscal year (1 = January).
     pub fiscal_year_start_month: u32,
+    /// Moving-average values kept company-wide (`company`) or per warehouse (`warehouse`).
+    pub valuation_scope: String,
     /// Optimistic-locking version.
     pub version: i64,
 }
+
+/// The valuation scopes a company can choose.
+pub const VALUATION_SCOPES: &[&str] = &["company", "warehouse"];
 
 /// One fiscal period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +127,8 @@ async fn write_periods(conn: &mut Conn, year: i32, start_month: u32) -> Result<(
 /// The company's settings.
 pub async fn company(db: &Db) -> Result<Company, StoreError> {
     let row = sqlx::query(
-        "SELECT name, base_currency, fiscal_year_start_month, version FROM company WHERE id = 1",
+        "SELECT name, base_currency, fiscal_year_start_month, valuation_scope, version \
+         FROM company WHERE id = 1",
     )
     .fetch_optional(db.pool())
     .await?
@@ -132,6 +138,7 @@ pub async fn company(db: &Db) -> Result<Company, StoreError> {
         base_currency: row.try_get("base_currency")?,
         fiscal_year_start_month: u32::try_from(row.try_get::<i64, _>("fiscal_year_start_month")?)
             .unwrap_or(1),
+        valuation_scope: row.try_get("valuation_scope")?,
         version: row.try_get("version")?,
     })
 }
@@ -157,8 +164,29 @@ pub async fn save_company(
     if !(1..=12).contains(&c.fiscal_year_start_month) {
         return Err(DomainError::field("fiscal_year_start_month", "field.out_of_range").into());
     }
+    if !VALUATION_SCOPES.contains(&c.valuation_scope.as_str()) {
+        return Err(DomainError::field("valuation_scope", "field.not_choice").into());
+    }
     db.write(|conn, _| {
         Box::pin(async move {
+            // Values are kept per scope: switching scope with stock on the books would need
+            // every value split or merged, so it is only allowed before the first posting.
+            let scope: String = sqlx::query("SELECT valuation_scope FROM company WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("valuation_scope")?;
+            if scope != c.valuation_scope {
+                let moved = sqlx::query("SELECT id FROM stock_moves LIMIT 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if moved.is_some() {
+                    return Err(DomainError::field("valuation_scope", "stock.scope_locked").into());
+                }
+                sqlx::query("UPDATE company SET valuation_scope = $1 WHERE id = 1")
+                    .bind(c.valuation_scope.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
             if !crate::master::reference_exists(conn, "currency", &c.base_currency).await? {
                 return Err(DomainError::field("base_currency", "field.unknown_reference").into());
             }

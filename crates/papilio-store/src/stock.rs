@@ -254,6 +254,24 @@ async fn plan(
     posting: StockPosting,
 ) -> Result<Vec<Planned>, StoreError> {
     let mut errors = Vec::new();
+    if let Some(reason) = &doc.reason {
+        let direction: Option<String> =
+            sqlx::query("SELECT direction FROM stock_reasons WHERE code = $1")
+                .bind(reason.clone())
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("direction"))
+                .transpose()?;
+        let fits = matches!(
+            (posting.flow, direction.as_deref()),
+            (_, Some("both")) | (Flow::In, Some("receipt")) | (Flow::Out, Some("issue"))
+        );
+        if !fits {
+            errors.push(
+                FieldError::new("reason", "stock.reason_wrong_direction").with("value", reason),
+            );
+        }
+    }
     let mut out = Vec::new();
     for (i, line) in doc.lines.iter().enumerate() {
         let at = |f: &str| format!("lines[{i}].{f}");
@@ -858,4 +876,33 @@ pub async fn check_invariants(db: &Db) -> Result<Vec<String>, StoreError> {
         problems.push(format!("{unposted} lines of unapproved documents still hold stock"));
     }
     Ok(problems)
+}
+
+/// The lots of `item` with stock in `warehouse`, with their dates, for an issue suggestion.
+pub async fn lots_in_stock(
+    db: &Db,
+    item: &str,
+    warehouse: &str,
+) -> Result<Vec<papilio_core::inventory::LotStock>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT b.lot, CAST(SUM(b.qty) AS BIGINT) AS qty, l.received_date, l.expiry_date \
+         FROM stock_balances b JOIN lots l ON l.item = b.item AND l.lot_no = b.lot \
+         WHERE b.item = $1 AND b.warehouse = $2 AND b.lot <> '' \
+         GROUP BY b.lot, l.received_date, l.expiry_date HAVING SUM(b.qty) > 0",
+    )
+    .bind(item.to_owned())
+    .bind(warehouse.to_owned())
+    .fetch_all(db.pool())
+    .await?;
+    let date = |text: String| text.parse::<NaiveDate>().map_err(|_| StoreError::Corrupt(text));
+    rows.into_iter()
+        .map(|r| {
+            Ok(papilio_core::inventory::LotStock {
+                lot: r.try_get("lot")?,
+                available: from_scaled(r.try_get("qty")?),
+                received: date(r.try_get("received_date")?)?,
+                expiry: r.try_get::<Option<String>, _>("expiry_date")?.map(date).transpose()?,
+            })
+        })
+        .collect()
 }

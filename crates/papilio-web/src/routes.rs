@@ -274,6 +274,13 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
     out.extend(stock_view_routes());
     out.extend(stock_analysis_routes());
     out.extend(count_routes());
+    out.push(inventory(
+        "GET",
+        "/api/v1/stock/lots",
+        "stock",
+        Action::Read,
+        "Lots in stock with a FIFO or FEFO pick suggestion (query: item, warehouse, qty, policy)",
+    ));
     out
 }
 

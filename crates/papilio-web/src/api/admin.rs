@@ -93,6 +93,7 @@ fn company_json(c: &Company) -> Json {
         "name": c.name,
         "base_currency": c.base_currency,
         "fiscal_year_start_month": c.fiscal_year_start_month,
+        "valuation_scope": c.valuation_scope,
         "version": c.version,
     })
 }
@@ -513,6 +514,7 @@ async fn save_settings(
     let name = body.text("name");
     let base_currency = body.text("base_currency");
     let month = body.integer("fiscal_year_start_month");
+    let scope = body.text("valuation_scope");
     body.finish()?;
 
     let current = company::company(&state.db).await?;
@@ -530,6 +532,7 @@ async fn save_settings(
         name: name.unwrap_or(current.name),
         base_currency: base_currency.map_or(current.base_currency, |c| c.trim().to_uppercase()),
         fiscal_year_start_month: month,
+        valuation_scope: scope.unwrap_or(current.valuation_scope),
         version,
     };
     let today = chrono::Utc::now().date_naive();

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod counts;
+pub mod lots;
 pub mod documents;
 pub mod master;
 pub mod stock;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .merge(stock::routes())
         .merge(stock_analysis::routes())
         .merge(counts::routes())
+        .merge(lots::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))
 }

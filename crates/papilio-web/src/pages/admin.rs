@@ -779,6 +779,8 @@ pub struct SettingsPage {
     pub notice: Option<String>,
     /// May save.
     pub can_save: bool,
+    /// The valuation scope in force.
+    pub valuation_scope: String,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -820,7 +822,9 @@ async fn settings_page(
             closed: p.closed,
         })
         .collect();
+    let valuation_scope = company::company(&state.db).await?.valuation_scope;
     render(&SettingsPage {
+        valuation_scope,
         c: chrome(state, user, &i18n::tr(&locale, "admin.settings")),
         name: name.to_owned(),
         base_currency: base_currency.to_owned(),
@@ -860,6 +864,7 @@ async fn settings_save(
     let base_currency = last(&pairs, "base_currency").unwrap_or("").trim().to_uppercase();
     let month = last(&pairs, "fiscal_year_start_month").unwrap_or("").trim().to_owned();
     let version = last(&pairs, "_version").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let scope = last(&pairs, "valuation_scope").unwrap_or("company").to_owned();
     let result = match month.parse::<u32>() {
         Err(_) => Err(AppError::Invalid(vec![FieldError::new(
             "fiscal_year_start_month",
@@ -870,6 +875,7 @@ async fn settings_save(
                 name: name.clone(),
                 base_currency: base_currency.clone(),
                 fiscal_year_start_month: m,
+                valuation_scope: scope.clone(),
                 version,
             };
             let today = chrono::Utc::now().date_naive();
