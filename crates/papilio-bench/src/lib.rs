@@ -12,6 +12,7 @@
 //! today is listed by [`WORKLOADS`].
 
 pub mod measure;
+pub mod stock;
 pub mod workloads;
 
 use std::net::SocketAddr;
@@ -24,11 +25,23 @@ use papilio_store::{Db, users};
 pub use measure::{Report, Row};
 
 /// The workloads this build can run, with a line on what each measures.
-pub const WORKLOADS: &[(&str, &str)] = &[(
-    "api-mix",
-    "API latency under a mixed load: 80% reads (an item by id, a list of 40, a customer by id), \
-     20% durable writes (item changes with optimistic locking)",
-)];
+pub const WORKLOADS: &[(&str, &str)] = &[
+    (
+        "api-mix",
+        "API latency under a mixed load: 80% reads (an item by id, a list of 40, a customer by \
+         id), 20% durable writes (item changes with optimistic locking)",
+    ),
+    (
+        "stock-post",
+        "posting 5-line stock documents (create, submit, approve) over HTTP with one client and \
+         with --concurrency clients, durable commits; rates are lines",
+    ),
+    (
+        "W4",
+        "stock balances over a large ledger (--ledger-rows, default 1,000,000): all balances \
+         now, all as of a past date, one item as of a date",
+    ),
+];
 
 /// What to run and how hard.
 #[derive(Debug, Clone)]
@@ -48,6 +61,10 @@ pub struct BenchOptions {
     pub scale: u32,
     /// Seed.
     pub seed: u64,
+    /// A quick functional run with tiny sizes (CI): workloads shrink what they generate.
+    pub smoke: bool,
+    /// Ledger rows W4 generates; `None` for its default (1,000,000, or 20,000 in a smoke run).
+    pub ledger_rows: Option<u64>,
 }
 
 /// A database made for one workload, removed when dropped (SQLite) or dropped by [`Bench::finish`].
@@ -58,6 +75,8 @@ pub struct Bench {
     pub base: String,
     /// An administrator's API token.
     pub token: String,
+    /// That administrator's user id.
+    pub user_id: i64,
     home: Home,
     server: tokio::task::JoinHandle<()>,
 }
@@ -115,7 +134,7 @@ impl Bench {
                 tracing::error!(error = %e, "bench server stopped");
             }
         });
-        Ok(Bench { db, base: format!("http://{addr}"), token, home, server })
+        Ok(Bench { db, base: format!("http://{addr}"), token, user_id: admin.id, home, server })
     }
 
     /// Stops the server and removes the database.
@@ -150,6 +169,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     for name in chosen {
         let rows = match name {
             "api-mix" => workloads::api_mix(options).await?,
+            "stock-post" => stock::stock_post(options).await?,
+            "W4" | "w4" => stock::w4(options).await?,
             other => anyhow::bail!(
                 "unknown workload {other}; this build has: {}",
                 WORKLOADS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")

@@ -137,7 +137,7 @@ impl Report {
     /// The report as a text table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "backend {} · {} clients · demo scale {}\n{:<10} {:<6} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}  check\n",
+            "backend {} · {} clients · demo scale {}\n{:<10} {:<10} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}  check\n",
             self.backend,
             self.concurrency,
             self.scale,
@@ -154,7 +154,7 @@ impl Report {
         );
         for r in &self.rows {
             out.push_str(&format!(
-                "{:<10} {:<6} {:>9} {:>10.1} {:>10.1} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>8.1}  {}\n",
+                "{:<10} {:<10} {:>9} {:>10.1} {:>10.1} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>8.1}  {}\n",
                 r.workload, r.op, r.ops, r.rate(), r.rate_per_cpu(), r.cpu_seconds,
                 r.latencies.ms(0.5), r.latencies.ms(0.99), r.latencies.ms(0.999), r.peak_rss_mib, r.check
             ));

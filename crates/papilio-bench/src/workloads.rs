@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::measure::{Latencies, Row, cpu_seconds, peak_rss_mib};
 use crate::{Bench, BenchOptions};
 
-fn client(token: &str) -> anyhow::Result<reqwest::Client> {
+/// An HTTP client that sends `token` as a bearer token.
+pub(crate) fn client(token: &str) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
     Ok(reqwest::Client::builder().default_headers(headers).pool_max_idle_per_host(64).build()?)

@@ -192,7 +192,9 @@ pub fn turnover(
         return None;
     }
     let turns = issue_value / average_value;
-    let days = Decimal::from(period_days) / turns;
+    // Days straight from the figures rather than over the already divided `turns`, whose
+    // 28 digits can leave 419.74999… where the exact answer is 419.75.
+    let days = Decimal::from(period_days) * average_value / issue_value;
     Some((round_to(turns, 2), round_to(days, 1)))
 }
 
@@ -415,6 +417,8 @@ mod tests {
     fn turnover_and_abc() {
         assert_eq!(turnover(dec!(1200), dec!(300), 365), Some((dec!(4), dec!(91.3))));
         assert_eq!(turnover(dec!(0), dec!(300), 365), None);
+        // 92 days × 365 / 80 = 419.75 exactly, which rounds half away from zero to 419.8.
+        assert_eq!(turnover(dec!(80), dec!(365), 92), Some((dec!(0.22), dec!(419.8))));
         let usage = vec![("X", dec!(700)), ("Y", dec!(200)), ("Z", dec!(60)), ("W", dec!(40))];
         let classes = abc_classes(&usage, dec!(80), dec!(15));
         assert_eq!(classes, vec![("X", 'A'), ("Y", 'A'), ("Z", 'B'), ("W", 'C')]);

@@ -5,13 +5,18 @@
 //! bins; customers in groups with credit limits; suppliers; departments and employees; and one
 //! user for each built-in role, all with the password [`DEMO_PASSWORD`]. The result depends
 //! only on the seed and the scale; `scale` > 1 adds generated purchased parts and customers for
-//! benchmarks. Each business area adds its own data (documents, history) here as it lands.
+//! benchmarks. Each business area adds its own data (documents, history) here as it lands:
+//! inventory adds stock reasons and a year of stock documents ([`history`]), approved through
+//! the stock document types so the ledger is real; `scale` N posts about N times as many.
+
+pub mod history;
 
 use std::collections::BTreeMap;
 
 use papilio_core::access::BUILTIN_ROLES;
 use papilio_core::entities;
 use papilio_core::schema::{self, EntityDef, RawInput, Record};
+use papilio_store::documents::Actor;
 use papilio_store::master;
 use papilio_store::{Db, StoreError, users};
 use rand::rngs::StdRng;
@@ -102,6 +107,21 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         ]
         .iter()
         .map(|(c, z, e, d)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("decimals", d)]))
+        .collect(),
+    ));
+    out.push((
+        &entities::STOCK_REASON,
+        [
+            ("SAMPLE", "样品", "Samples", "issue"),
+            ("SCRAP", "报废", "Scrap", "issue"),
+            ("FOUND", "盘盈", "Found in count", "receipt"),
+            ("LOST", "盘亏", "Lost in count", "issue"),
+            ("RD", "研发领用", "R&D use", "issue"),
+            ("OPEN", "期初建账", "Opening balance", "receipt"),
+            ("ADJ", "其他调整", "Other adjustment", "both"),
+        ]
+        .iter()
+        .map(|(c, z, e, d)| row(&[("code", c), ("name_zh", z), ("name_en", e), ("direction", d)]))
         .collect(),
     ));
     out.push((
@@ -868,6 +888,18 @@ pub async fn load(
         summary.users.push((username, role.code.to_owned()));
     }
     link_employees(db, &summary.users).await?;
+
+    // A year of stock documents, entered and approved by the warehouse manager.
+    let manager = users::list_users(db)
+        .await?
+        .into_iter()
+        .find(|u| u.username == "warehouse.manager")
+        .ok_or(DemoError::Invalid { kind: "user", errors: "warehouse.manager missing".into() })?;
+    let actor = Actor { user_id: manager.id, roles: vec!["warehouse_manager".into()] };
+    let docs = history::plan(options.seed, options.scale);
+    progress("stock document", u64::try_from(docs.len()).unwrap_or(0));
+    let posted = history::load(db, &docs, &actor, progress).await?;
+    summary.rows.insert("stock_document", posted);
     tracing::info!(
         items = summary.rows.get("item").copied().unwrap_or(0),
         users = summary.users.len(),

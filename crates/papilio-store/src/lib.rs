@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod master;
 pub mod stock;
 pub mod stock_analysis;
+pub mod stock_seed;
 pub mod stock_views;
 pub mod users;
 

@@ -512,6 +512,7 @@ pub async fn post(
     doc: &Document,
     posting: StockPosting,
 ) -> Result<(), StoreError> {
+    crate::counts::check_not_frozen(conn, doc).await?;
     let mut moves = plan(conn, doc, posting).await?;
     moves.sort_by(|a, b| {
         (a.qty >= Decimal::ZERO, &a.item, &a.warehouse, &a.bin, &a.lot).cmp(&(

@@ -300,16 +300,142 @@ fn inventory(
 
 /// Stock balances, stock card, alerts, reservations, ledger check.
 fn stock_view_routes() -> Vec<RouteSpec> {
-    let _ = inventory;
-    Vec::new()
+    use Action::*;
+    vec![
+        inventory(
+            "GET",
+            "/api/v1/stock/balances",
+            "stock",
+            Read,
+            "Stock on hand by item, warehouse, bin or lot, now or as of a date \
+             (query: item, warehouse, category, nonzero, as_of, group, page, per_page)",
+        )
+        .list(),
+        inventory(
+            "GET",
+            "/api/v1/stock/balances/export",
+            "stock",
+            Export,
+            "Stock on hand as CSV (same query as the list)",
+        ),
+        inventory(
+            "GET",
+            "/api/v1/stock/card",
+            "stock",
+            Read,
+            "Stock card: every move of an item with running balances (query: item, \
+             warehouse, from, to)",
+        ),
+        inventory(
+            "GET",
+            "/api/v1/stock/alerts",
+            "stock",
+            Read,
+            "Items below safety stock, at or below the reorder point, or above maximum",
+        )
+        .list(),
+        inventory("GET", "/api/v1/stock/alerts/export", "stock", Export, "Stock alerts as CSV"),
+        inventory(
+            "GET",
+            "/api/v1/stock/reservations",
+            "stock",
+            Read,
+            "Stock reserved per item and warehouse (query: item, warehouse)",
+        )
+        .list(),
+        inventory(
+            "GET",
+            "/api/v1/stock/default_bins",
+            "stock",
+            Read,
+            "Default put-away bins per item and warehouse (query: item)",
+        )
+        .list(),
+        inventory(
+            "PUT",
+            "/api/v1/stock/default_bins",
+            "stock",
+            Update,
+            "Set an item's default bin in a warehouse (empty bin clears it)",
+        )
+        .body(Body::Json("{item, warehouse, bin}")),
+        inventory(
+            "GET",
+            "/api/v1/stock/check",
+            "stock",
+            Approve,
+            "Check the stock ledger's invariants: {ok, problems}",
+        ),
+    ]
 }
 
 /// Slow-moving and ageing analysis, turnover.
 fn stock_analysis_routes() -> Vec<RouteSpec> {
-    Vec::new()
+    use Action::Read;
+    vec![
+        inventory(
+            "GET",
+            "/api/v1/stock/slow-moving",
+            "stock",
+            Read,
+            "Slow-moving stock per item and warehouse, most idle first \
+             (query: warehouse, min_days = 90, as_of)",
+        ),
+        inventory(
+            "GET",
+            "/api/v1/stock/ageing",
+            "stock",
+            Read,
+            "Stock by age since receipt, quantity and value per bucket \
+             (query: warehouse, buckets = 30,90,180,365, as_of)",
+        ),
+        inventory(
+            "GET",
+            "/api/v1/stock/turnover",
+            "stock",
+            Read,
+            "Turnover and days of inventory over a period (query: from, to, group = category|item)",
+        ),
+    ]
 }
 
 /// Physical counts and count-variance analysis.
 fn count_routes() -> Vec<RouteSpec> {
-    Vec::new()
+    use Action::*;
+    let r = "stock_count";
+    vec![
+        inventory("GET", "/api/v1/stock/counts", r, Read, "Started counts, newest first").list(),
+        inventory(
+            "POST",
+            "/api/v1/stock/counts",
+            r,
+            Create,
+            "Start a count: freeze book quantities of a warehouse, some bins or an ABC class",
+        )
+        .body(Body::Json("{warehouse, bins?: [bin], class?: A|B|C, date?, note?}")),
+        inventory(
+            "GET",
+            "/api/v1/stock/counts/analysis",
+            r,
+            Read,
+            "Count-variance analysis by bin, class, category, clerk and move type (from, to)",
+        ),
+        inventory("GET", "/api/v1/stock/counts/{id}", r, Read, "A count with its variance"),
+        inventory(
+            "PUT",
+            "/api/v1/stock/counts/{id}/quantities",
+            r,
+            Update,
+            "Enter counted quantities while the count is a draft",
+        )
+        .body(Body::Json("{version, lines: [{item, warehouse, bin, lot, counted}]}")),
+        inventory(
+            "POST",
+            "/api/v1/stock/counts/{id}/upload",
+            r,
+            Update,
+            "Upload counted quantities: CSV or XLSX with item, warehouse, bin, lot, counted",
+        )
+        .body(Body::File),
+    ]
 }

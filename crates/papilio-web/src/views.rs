@@ -120,6 +120,33 @@ fn area_links(
                 href: format!("/m/{}", d.kind),
             }),
     );
+    if area == "inventory" && user.can("stock", "inventory", Action::Read) {
+        links.push(NavLink {
+            label: i18n::tr(locale, "analysis.title"),
+            href: "/stock/analysis".to_owned(),
+        });
+    }
+    if area == "inventory" && user.can("stock", area, Action::Read) {
+        for (key, href) in [
+            ("stock.on_hand_title", "/stock"),
+            ("stock.card_title", "/stock/card"),
+            ("stock.alerts_title", "/stock/alerts"),
+        ] {
+            links.push(NavLink { label: i18n::tr(locale, key), href: href.to_owned() });
+        }
+        if user.can("stock", area, Action::Approve) {
+            links.push(NavLink {
+                label: i18n::tr(locale, "stock.check_title"),
+                href: "/stock/check".to_owned(),
+            });
+        }
+    }
+    if area == "inventory" && user.can("stock_count", area, Action::Read) {
+        links.push(NavLink {
+            label: i18n::tr(locale, "count.title"),
+            href: "/stock/counts".to_owned(),
+        });
+    }
     if area == "admin" {
         for (resource, href) in [
             ("user", "/admin/users"),
@@ -187,6 +214,8 @@ pub struct HomePage {
     pub c: Chrome,
     /// Roles, translated.
     pub roles: Vec<String>,
+    /// Number of stock alerts, for users who may read stock.
+    pub stock_alerts: Option<usize>,
 }
 
 /// One cell of a list.

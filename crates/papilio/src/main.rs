@@ -72,6 +72,9 @@ enum Command {
         /// A quick functional run with tiny sizes (for CI): checks results, not speed.
         #[arg(long)]
         smoke: bool,
+        /// Ledger rows the W4 workload generates (default 1,000,000; 20,000 with --smoke).
+        #[arg(long)]
+        ledger_rows: Option<u64>,
     },
     /// Load the demo company (蝴蝶电器, a fan maker) into an empty database.
     Demo {
@@ -198,8 +201,11 @@ async fn load_demo(
     match papilio_demo::load(db, options, &progress).await {
         Ok(summary) => {
             bar.finish_and_clear();
-            let total: u64 = summary.rows.values().sum();
-            say(&format!("Loaded the demo company: {total} master-data rows."));
+            let docs = summary.rows.get("stock_document").copied().unwrap_or(0);
+            let total: u64 = summary.rows.values().sum::<u64>() - docs;
+            say(&format!(
+                "Loaded the demo company: {total} master-data rows, {docs} stock documents."
+            ));
             say(&format!("Demo users (password '{}'):", papilio_demo::DEMO_PASSWORD));
             for (user, role) in &summary.users {
                 say(&format!("  {user:<22} {role}"));
@@ -352,6 +358,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             out,
             smoke,
+            ledger_rows,
         } => {
             let mut options = papilio_bench::BenchOptions {
                 workloads,
@@ -361,6 +368,8 @@ async fn main() -> anyhow::Result<()> {
                 requests,
                 scale,
                 seed,
+                smoke,
+                ledger_rows,
             };
             if smoke {
                 options.concurrency = options.concurrency.min(4);

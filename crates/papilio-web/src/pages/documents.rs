@@ -639,6 +639,24 @@ pub struct LineRow {
     pub note: String,
     /// Link to the source document, when pushed down.
     pub source: Option<NavLink>,
+    /// Bin (stock documents).
+    pub bin: String,
+    /// Put-away suggestion when no bin was given on a receipt.
+    pub bin_suggestion: String,
+    /// Target warehouse of a transfer.
+    pub to_warehouse: String,
+    /// Target bin of a transfer.
+    pub to_bin: String,
+    /// Put-away suggestion for a transfer without a target bin.
+    pub to_bin_suggestion: String,
+    /// Lot.
+    pub lot: String,
+    /// Lot expiry.
+    pub lot_expiry: String,
+    /// Book quantity of a count line.
+    pub book_qty: String,
+    /// Counted minus book quantity, on a count line.
+    pub difference: String,
 }
 
 /// A button for one action.
@@ -724,6 +742,52 @@ pub struct DocViewPage {
     pub history: Vec<HistoryRow>,
     /// Why the last action was refused.
     pub error: Option<String>,
+    /// The stock line fields this type shows, in column order.
+    pub stock_fields: Vec<String>,
+}
+
+impl DocViewPage {
+    /// Whether the lines show stock field `name`.
+    pub fn shows(&self, name: &str) -> bool {
+        self.stock_fields.iter().any(|f| f == name)
+    }
+
+    /// Columns after the amount: warehouse, the stock fields (a count adds its difference),
+    /// due date, carried, open, source and note.
+    pub fn trailing_columns(&self) -> usize {
+        6 + self.stock_fields.len() + usize::from(self.shows("book_qty"))
+    }
+}
+
+/// Put-away suggestions for the lines of a stock document that is not yet posted: the bin of
+/// a receipt line without one, and the target bin of a transfer line without one, keyed by
+/// (item, warehouse).
+async fn putaway(
+    state: &AppState,
+    t: &DocType,
+    doc: &Document,
+) -> Result<std::collections::HashMap<(String, String), String>, AppError> {
+    // Only receipts record a lot's expiry; a transfer names a target warehouse.
+    let receipt = t.stock_fields.contains(&"lot_expiry");
+    let transfer = t.stock_fields.contains(&"to_bin");
+    if !(receipt || transfer) || !matches!(doc.state, DocState::Draft | DocState::Submitted) {
+        return Ok(Default::default());
+    }
+    let pairs: Vec<(String, String)> = doc
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let item = l.item.clone()?;
+            if receipt && l.stock.bin.is_none() {
+                Some((item, l.warehouse.clone()?))
+            } else if transfer && l.stock.to_bin.is_none() {
+                Some((item, l.stock.to_warehouse.clone()?))
+            } else {
+                None
+            }
+        })
+        .collect();
+    Ok(papilio_store::stock_views::putaway_suggestions(&state.db, &pairs).await?)
 }
 
 fn dec_text(d: Option<Decimal>) -> String {
@@ -761,10 +825,28 @@ async fn view_page(
             (src.line_id, link)
         })
         .collect();
+    let suggested = putaway(state, t, &doc).await?;
+    let suggestion = |item: &Option<String>, wh: &Option<String>, given: &Option<String>| {
+        let (Some(i), Some(w), None) = (item, wh, given) else { return String::new() };
+        suggested.get(&(i.clone(), w.clone())).cloned().unwrap_or_default()
+    };
     let lines = doc
         .lines
         .iter()
         .map(|l| LineRow {
+            bin: l.stock.bin.clone().unwrap_or_default(),
+            bin_suggestion: if t.stock_fields.contains(&"lot_expiry") {
+                suggestion(&l.item, &l.warehouse, &l.stock.bin)
+            } else {
+                String::new()
+            },
+            to_warehouse: l.stock.to_warehouse.clone().unwrap_or_default(),
+            to_bin: l.stock.to_bin.clone().unwrap_or_default(),
+            to_bin_suggestion: suggestion(&l.item, &l.stock.to_warehouse, &l.stock.to_bin),
+            lot: l.stock.lot.clone().unwrap_or_default(),
+            lot_expiry: l.stock.lot_expiry.map(|d| d.to_string()).unwrap_or_default(),
+            book_qty: dec_text(l.stock.book_qty),
+            difference: dec_text(l.stock.book_qty.map(|b| l.quantity - b)),
             line_no: l.line_no,
             item: l.item.clone().unwrap_or_default(),
             quantity: l.quantity.normalize().to_string(),
@@ -783,15 +865,20 @@ async fn view_page(
         label: i18n::field_label(&locale, t.code, name),
         value,
     };
-    let header = vec![
+    let mut header = vec![
         field("doc_date", doc.doc_date.to_string()),
         field("partner", doc.partner.clone().unwrap_or_default()),
         field("currency", doc.currency.clone().unwrap_or_default()),
         field("note", doc.note.clone().unwrap_or_default()),
+    ];
+    if t.needs_reason || doc.reason.is_some() {
+        header.push(field("reason", doc.reason.clone().unwrap_or_default()));
+    }
+    header.extend([
         HeaderValue { label: i18n::tr(&locale, "doc.created_by"), value: doc.created_by.clone() },
         HeaderValue { label: i18n::tr(&locale, "doc.created_at"), value: doc.created_at.clone() },
         HeaderValue { label: i18n::tr(&locale, "doc.updated_at"), value: doc.updated_at.clone() },
-    ];
+    ]);
     let actions = allowed_actions(user, t, doc.state)
         .into_iter()
         .map(|a| ActionButton {
@@ -860,6 +947,11 @@ async fn view_page(
         approvals,
         history,
         error,
+        stock_fields: papilio_store::documents::STOCK_LINE_FIELDS
+            .iter()
+            .filter(|f| t.stock_fields.contains(f))
+            .map(|f| (*f).to_owned())
+            .collect(),
     })
 }
 

@@ -56,7 +56,13 @@ async fn home(State(state): State<AppState>, user: CurrentUser) -> Result<Respon
     let locale = user.user.locale.clone();
     let c = chrome(&state, &user, &i18n::tr(&locale, "home.title"));
     let roles = user.user.roles.iter().map(|r| i18n::tr(&locale, &format!("role.{r}"))).collect();
-    render(&HomePage { c, roles })
+    let stock_alerts = if user.can(stock::RESOURCE, stock::AREA, papilio_core::access::Action::Read)
+    {
+        Some(stock::alert_count(&state).await?)
+    } else {
+        None
+    };
+    render(&HomePage { c, roles, stock_alerts })
 }
 
 const LOGIN_CSRF_COOKIE: &str = "papilio_login_csrf";

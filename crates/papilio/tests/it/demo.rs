@@ -3,6 +3,8 @@
 
 use axum::http::StatusCode;
 use papilio_demo::{DemoError, DemoOptions};
+use papilio_store::stock::BalanceFilter;
+use rust_decimal::Decimal;
 
 use crate::support::TestApp;
 
@@ -14,6 +16,31 @@ async fn demo_company_loads_once_with_a_user_per_role() {
     assert!(summary.rows["item"] >= 20);
     assert!(summary.rows["customer"] >= 10);
     assert!(summary.rows["bin"] >= 30);
+    assert_eq!(summary.rows["stock_reason"], 7);
+
+    // A year of stock history went through approval: the ledger holds together, some stock
+    // has aged untouched and some items are under their safety stock.
+    assert!(summary.rows["stock_document"] >= 200, "{:?}", summary.rows);
+    let problems = papilio_store::stock::check_invariants(&app.db).await.unwrap();
+    assert!(problems.is_empty(), "ledger invariants broken: {problems:?}");
+    let on_hand = |item: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let f = BalanceFilter { item: Some(item.into()), ..Default::default() };
+            let rows = papilio_store::stock::balances(&db, &f).await.unwrap();
+            rows.iter().map(|b| b.qty).sum::<Decimal>()
+        }
+    };
+    assert_eq!(on_hand("OLD-CAP-1UF").await, Decimal::from(3000));
+    assert!(on_hand("SWITCH-4").await < Decimal::from(800));
+    assert!(on_hand("FAN-C52").await < Decimal::from(60));
+    assert!(on_hand("FAN-F16").await > Decimal::ZERO);
+    let year_ago = papilio_demo::history::ANCHOR - chrono::Months::new(12);
+    let (_, _, card) =
+        papilio_store::stock::stock_card(&app.db, "OLD-CAP-1UF", None, year_ago, year_ago)
+            .await
+            .unwrap();
+    assert_eq!(card.len(), 1, "received once, a year ago, never issued");
 
     // A second load is refused rather than doubling the company.
     let again = papilio_demo::load(&app.db, DemoOptions::default(), &|_, _| {}).await;
@@ -43,4 +70,8 @@ async fn scaled_demo_adds_generated_parts() {
         papilio_demo::load(&app.db, DemoOptions { seed: 1, scale: 3 }, &|_, _| {}).await.unwrap();
     assert_eq!(summary.rows["item"], 24 + 2000);
     assert_eq!(summary.rows["customer"], 10 + 200);
+    let plain = papilio_demo::history::plan(1, 1).len() as u64;
+    assert!(summary.rows["stock_document"] > 2 * plain, "{:?}", summary.rows);
+    let problems = papilio_store::stock::check_invariants(&app.db).await.unwrap();
+    assert!(problems.is_empty(), "ledger invariants broken: {problems:?}");
 }

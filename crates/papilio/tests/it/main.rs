@@ -8,10 +8,14 @@
 mod support;
 
 mod admin;
+mod bench;
 mod browser;
+mod counts;
 mod demo;
 mod documents;
 mod foundation;
 mod permissions;
 mod stock;
+mod stock_views;
+mod stock_analysis;
 mod transfer;
