@@ -273,7 +273,9 @@ fn check_draft(draft: &Draft, doc_type: &DocType) -> Vec<FieldError> {
     }
     for (i, line) in draft.lines.iter().enumerate() {
         let at = |f: &str| format!("lines[{i}].{f}");
-        if line.quantity <= Decimal::ZERO {
+        // A count may find nothing on the shelf: its counted quantity may be zero.
+        let counted = doc_type.stock_fields.contains(&"book_qty");
+        if line.quantity < Decimal::ZERO || (line.quantity.is_zero() && !counted) {
             errors.push(FieldError::new(at("quantity"), "field.not_positive"));
         }
         if to_scaled(line.quantity).is_none() {

@@ -567,6 +567,11 @@ pub async fn post(
 /// the same value, so balances and values return to where they were. Refused with the usual
 /// message when a receipt's stock has already been issued where negative stock is forbidden.
 pub async fn reverse(conn: &mut Conn, doc: &Document) -> Result<(), StoreError> {
+    // Reversing moves a frozen key just as posting does (a count's own reversal is checked
+    // against its book quantities by nothing: they no longer apply once it was approved).
+    if doc.doc_type != "stock_count" {
+        crate::counts::check_not_frozen(conn, doc).await?;
+    }
     let rows = sqlx::query(
         "SELECT m.id, m.item, m.warehouse, m.bin, m.lot, m.qty, m.unit_cost, m.value, m.line_id \
          FROM stock_moves m WHERE m.document_id = $1 AND m.reverses IS NULL \

@@ -301,6 +301,9 @@ async fn quantities(
     user.require(RESOURCE, AREA, Action::Update)?;
     let mut map = json_object(&headers, &body)?;
     let version = take_version(&mut map)?;
+    if let Some(key) = map.keys().find(|k| k.as_str() != "lines") {
+        return Err(AppError::Invalid(vec![bad(key, "field.unknown")]));
+    }
     let Some(Json::Array(rows)) = map.remove("lines") else {
         return Err(AppError::Invalid(vec![bad("lines", "field.required")]));
     };
