@@ -246,3 +246,17 @@ async fn lot_tracked_items_need_lots_and_issues_get_a_fefo_suggestion() {
     assert_eq!(old["available"], "6");
     assert_invariants(&app).await;
 }
+
+#[tokio::test]
+async fn a_count_may_find_nothing_but_other_documents_need_a_quantity() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    basic_master_data(&admin).await;
+    post_doc(&admin, "purchase_receipt", json!({"doc_date": "2026-11-01", "partner": "S001", "lines": [{"item": "FAN-100", "quantity": "3", "unit": "PCS", "unit_price": "5", "warehouse": "FG"}]})).await;
+    post_doc(&admin, "stock_count", json!({"doc_date": "2026-11-02", "lines": [{"item": "FAN-100", "quantity": "0", "book_qty": "3", "unit": "PCS", "warehouse": "FG"}]})).await;
+    assert_eq!(on_hand(&app, "FAN-100", "FG").await, rust_decimal::Decimal::ZERO);
+    let zero = admin.post("/api/v1/documents/production_issue", &json!({"doc_date": "2026-11-03", "lines": [{"item": "FAN-100", "quantity": "0", "unit": "PCS", "warehouse": "FG"}]})).await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(zero.json()["error"]["field"], "lines[0].quantity");
+    assert_invariants(&app).await;
+}
