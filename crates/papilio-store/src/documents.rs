@@ -586,7 +586,7 @@ pub async fn create(
             })
         })
         .await?;
-    tracing::info!(document.id = id, document.r#type = doc_type.code, "document created");
+    tracing::debug!(document.id = id, document.r#type = doc_type.code, "document created");
     get(db, id).await
 }
 

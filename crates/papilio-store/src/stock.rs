@@ -559,7 +559,7 @@ pub async fn post(
         save_valuation(conn, &m.item, &scope, after).await?;
         insert_move(conn, doc, m, m.qty, unit_cost, value, None).await?;
     }
-    tracing::info!(document.id = doc.id, moves = moves.len(), "stock posted");
+    tracing::debug!(document.id = doc.id, moves = moves.len(), "stock posted");
     Ok(())
 }
 
@@ -607,7 +607,7 @@ pub async fn reverse(conn: &mut Conn, doc: &Document) -> Result<(), StoreError> 
         save_valuation(conn, &m.item, &scope, after).await?;
         insert_move(conn, doc, &m, m.qty, unit_cost, value, Some(r.try_get("id")?)).await?;
     }
-    tracing::info!(document.id = doc.id, "stock posting reversed");
+    tracing::debug!(document.id = doc.id, "stock posting reversed");
     Ok(())
 }
 

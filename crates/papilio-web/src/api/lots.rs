@@ -52,7 +52,8 @@ async fn lots(
         None | Some("fefo") => LotPolicy::Fefo,
         Some("fifo") => LotPolicy::Fifo,
         Some(_) => {
-            errors.push(FieldError::new("policy", "field.not_choice").with("options", "fifo, fefo"));
+            errors
+                .push(FieldError::new("policy", "field.not_choice").with("options", "fifo, fefo"));
             LotPolicy::Fefo
         }
     };

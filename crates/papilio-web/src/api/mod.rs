@@ -7,8 +7,8 @@
 
 pub mod admin;
 pub mod counts;
-pub mod lots;
 pub mod documents;
+pub mod lots;
 pub mod master;
 pub mod stock;
 pub mod stock_analysis;

@@ -16,6 +16,6 @@ mod documents;
 mod foundation;
 mod permissions;
 mod stock;
-mod stock_views;
 mod stock_analysis;
+mod stock_views;
 mod transfer;

@@ -189,23 +189,31 @@ async fn values_can_be_kept_per_warehouse_until_the_first_posting() {
     assert_eq!(admin.post("/api/v1/warehouse", &wh).await.status, StatusCode::CREATED);
     let settings = admin.get("/api/v1/settings").await.json();
     let version = settings["company"]["version"].clone();
-    let set = admin.put("/api/v1/settings", &json!({"version": version, "valuation_scope": "warehouse"})).await;
+    let set = admin
+        .put("/api/v1/settings", &json!({"version": version, "valuation_scope": "warehouse"}))
+        .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.text());
 
     let line = |wh: &str, q: &str, p: &str| json!({"item": "FAN-100", "quantity": q, "unit": "PCS", "unit_price": p, "warehouse": wh});
     post_doc(&admin, "purchase_receipt", json!({"doc_date": "2026-11-01", "partner": "S001", "lines": [line("FG", "10", "1"), line("RM", "10", "3")]})).await;
     post_doc(&admin, "production_issue", json!({"doc_date": "2026-11-02", "lines": [{"item": "FAN-100", "quantity": "5", "unit": "PCS", "warehouse": "RM"}]})).await;
     let (_, _, card) = papilio_store::stock::stock_card(
-        &app.db, "FAN-100", Some("RM"),
+        &app.db,
+        "FAN-100",
+        Some("RM"),
         chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-    ).await.unwrap();
+    )
+    .await
+    .unwrap();
     // RM's own average is 3.00, not the company's 2.00.
     assert_eq!(card.last().unwrap().value, rust_decimal::Decimal::from(-15));
     assert_invariants(&app).await;
 
     let version = admin.get("/api/v1/settings").await.json()["company"]["version"].clone();
-    let locked = admin.put("/api/v1/settings", &json!({"version": version, "valuation_scope": "company"})).await;
+    let locked = admin
+        .put("/api/v1/settings", &json!({"version": version, "valuation_scope": "company"}))
+        .await;
     assert_eq!(locked.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", locked.text());
     assert_eq!(locked.json()["error"]["field"], "valuation_scope");
 }
@@ -221,14 +229,24 @@ async fn lot_tracked_items_need_lots_and_issues_get_a_fefo_suggestion() {
     // Without a lot the receipt cannot be approved.
     let no_lot = admin.post("/api/v1/documents/purchase_receipt", &json!({"doc_date": "2026-10-01", "partner": "S001", "lines": [{"item": "CAP", "quantity": "10", "unit": "PCS", "warehouse": "FG"}]})).await.json();
     let id = no_lot["id"].as_str().unwrap();
-    let s = admin.post(&format!("/api/v1/documents/purchase_receipt/{id}/submit"), &json!({"version": 1})).await.json();
-    let refused = admin.post(&format!("/api/v1/documents/purchase_receipt/{id}/approve"), &json!({"version": s["version"]})).await;
+    let s = admin
+        .post(&format!("/api/v1/documents/purchase_receipt/{id}/submit"), &json!({"version": 1}))
+        .await
+        .json();
+    let refused = admin
+        .post(
+            &format!("/api/v1/documents/purchase_receipt/{id}/approve"),
+            &json!({"version": s["version"]}),
+        )
+        .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.json()["error"]["field"], "lines[0].lot");
 
     let lot = |l: &str, q: &str, exp: &str| json!({"item": "CAP", "quantity": q, "unit": "PCS", "unit_price": "1", "warehouse": "FG", "lot": l, "lot_expiry": exp});
     post_doc(&admin, "purchase_receipt", json!({"doc_date": "2026-10-01", "partner": "S001", "lines": [lot("L-OLD", "10", "2027-06-30"), lot("L-NEW", "10", "2027-01-31")]})).await;
-    let s = admin.get("/api/v1/stock/lots?item=CAP&warehouse=FG&qty=15&policy=fefo&date=2026-12-01").await;
+    let s = admin
+        .get("/api/v1/stock/lots?item=CAP&warehouse=FG&qty=15&policy=fefo&date=2026-12-01")
+        .await;
     assert_eq!(s.status, StatusCode::OK, "{}", s.text());
     let body = s.json();
     assert_eq!(body["suggestion"][0]["lot"], "L-NEW");
@@ -236,13 +254,17 @@ async fn lot_tracked_items_need_lots_and_issues_get_a_fefo_suggestion() {
     assert_eq!(body["suggestion"][1]["lot"], "L-OLD");
     assert_eq!(body["suggestion"][1]["qty"], "5");
     assert_eq!(body["short"], "0");
-    let fifo = admin.get("/api/v1/stock/lots?item=CAP&warehouse=FG&qty=15&policy=fifo&date=2026-12-01").await.json();
+    let fifo = admin
+        .get("/api/v1/stock/lots?item=CAP&warehouse=FG&qty=15&policy=fifo&date=2026-12-01")
+        .await
+        .json();
     assert_eq!(fifo["suggestion"][0]["lot"], "L-NEW", "same receipt date: by lot number");
 
     // Issuing from a lot takes from that lot only.
     post_doc(&admin, "production_issue", json!({"doc_date": "2026-11-01", "lines": [{"item": "CAP", "quantity": "4", "unit": "PCS", "warehouse": "FG", "lot": "L-OLD"}]})).await;
     let after = admin.get("/api/v1/stock/lots?item=CAP&warehouse=FG").await.json();
-    let old = after["lots"].as_array().unwrap().iter().find(|l| l["lot"] == "L-OLD").unwrap().clone();
+    let old =
+        after["lots"].as_array().unwrap().iter().find(|l| l["lot"] == "L-OLD").unwrap().clone();
     assert_eq!(old["available"], "6");
     assert_invariants(&app).await;
 }
