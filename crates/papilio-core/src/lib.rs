@@ -5,6 +5,16 @@
 //! by example and by property, and lets the same rule run in the API, the web pages and the
 //! importers.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::as_conversions
+    )
+)]
+
 pub mod access;
 pub mod document;
 pub mod entities;
