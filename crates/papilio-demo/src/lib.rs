@@ -68,6 +68,28 @@ pub enum DemoError {
     Store(#[from] StoreError),
 }
 
+/// The demo's employees: code, name, department, title, and the built-in role whose demo user
+/// they are (empty for none).
+const EMPLOYEES: &[(&str, &str, &str, &str, &str)] = &[
+    ("E001", "王建国", "MGMT", "总经理", "ceo"),
+    ("E002", "李晓梅", "FIN", "财务总监", "cfo"),
+    ("E003", "张伟", "SALES", "营销总裁", "vp_sales"),
+    ("E004", "刘芳", "FIN", "财务经理", "finance_manager"),
+    ("E005", "陈静", "FIN", "成本会计", "cost_accountant"),
+    ("E006", "杨洋", "SALES", "销售经理", "sales_manager"),
+    ("E007", "赵磊", "SALES", "销售员", "salesperson"),
+    ("E008", "黄丽", "PLAN", "计划经理", "planning_manager"),
+    ("E009", "周强", "ENG", "工程经理", "engineering_manager"),
+    ("E010", "吴敏", "PURCH", "采购经理", "purchasing_manager"),
+    ("E011", "徐杰", "PURCH", "采购员", "buyer"),
+    ("E012", "孙涛", "WH", "仓库经理", "warehouse_manager"),
+    ("E013", "马超", "WH", "仓管员", "warehouse_clerk"),
+    ("E014", "朱明", "PROD", "生产经理", "production_manager"),
+    ("E015", "胡琳", "SVC", "客服经理", "service_manager"),
+    ("E016", "郭鹏", "SVC", "服务工程师", "service_engineer"),
+    ("E017", "林小华", "SALES", "销售员", ""),
+];
+
 type Row = Vec<(&'static str, String)>;
 
 /// An item of the showroom company: code, Chinese and English names, category, type, unit,
@@ -627,25 +649,7 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
 
     // Employees first (customers name their salesperson); their user names come later, so
     // the link to users is made after the users exist.
-    let employees = [
-        ("E001", "王建国", "MGMT", "总经理", "ceo"),
-        ("E002", "李晓梅", "FIN", "财务总监", "cfo"),
-        ("E003", "张伟", "SALES", "营销总裁", "vp_sales"),
-        ("E004", "刘芳", "FIN", "财务经理", "finance_manager"),
-        ("E005", "陈静", "FIN", "成本会计", "cost_accountant"),
-        ("E006", "杨洋", "SALES", "销售经理", "sales_manager"),
-        ("E007", "赵磊", "SALES", "销售员", "salesperson"),
-        ("E008", "黄丽", "PLAN", "计划经理", "planning_manager"),
-        ("E009", "周强", "ENG", "工程经理", "engineering_manager"),
-        ("E010", "吴敏", "PURCH", "采购经理", "purchasing_manager"),
-        ("E011", "徐杰", "PURCH", "采购员", "buyer"),
-        ("E012", "孙涛", "WH", "仓库经理", "warehouse_manager"),
-        ("E013", "马超", "WH", "仓管员", "warehouse_clerk"),
-        ("E014", "朱明", "PROD", "生产经理", "production_manager"),
-        ("E015", "胡琳", "SVC", "客服经理", "service_manager"),
-        ("E016", "郭鹏", "SVC", "服务工程师", "service_engineer"),
-        ("E017", "林小华", "SALES", "销售员", ""),
-    ];
+    let employees = EMPLOYEES;
     out.push((
         &entities::EMPLOYEE,
         employees
@@ -874,7 +878,10 @@ pub async fn load(
         }
         let locale =
             if role.code == "vp_sales" || role.code == "cost_accountant" { "en" } else { "zh-CN" };
-        let display = username.clone();
+        let display = EMPLOYEES
+            .iter()
+            .find(|e| e.4 == role.code)
+            .map_or_else(|| username.clone(), |e| e.1.to_owned());
         users::create_user(
             db,
             &username,
@@ -909,25 +916,7 @@ pub async fn load(
 }
 
 async fn link_employees(db: &Db, demo_users: &[(String, String)]) -> Result<(), DemoError> {
-    let roles_by_employee = [
-        ("E001", "ceo"),
-        ("E002", "cfo"),
-        ("E003", "vp_sales"),
-        ("E004", "finance_manager"),
-        ("E005", "cost_accountant"),
-        ("E006", "sales_manager"),
-        ("E007", "salesperson"),
-        ("E008", "planning_manager"),
-        ("E009", "engineering_manager"),
-        ("E010", "purchasing_manager"),
-        ("E011", "buyer"),
-        ("E012", "warehouse_manager"),
-        ("E013", "warehouse_clerk"),
-        ("E014", "production_manager"),
-        ("E015", "service_manager"),
-        ("E016", "service_engineer"),
-    ];
-    for (employee, role) in roles_by_employee {
+    for &(employee, _, _, _, role) in EMPLOYEES {
         let Some((username, _)) = demo_users.iter().find(|(_, r)| r == role) else { continue };
         let row = master::get_by_code(db, &entities::EMPLOYEE, employee).await?;
         let mut changes = Record::new();

@@ -87,6 +87,11 @@ pub fn num(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
+/// An amount as shown: rounded to two places (values are kept to six).
+pub fn money(d: Decimal) -> String {
+    format!("{:.2}", papilio_core::value::round_to(d, 2))
+}
+
 /// The level stock on hand is summed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
@@ -325,7 +330,7 @@ pub fn balances_csv_bytes(
             num(l.qty),
             opt(l.reserved),
             opt(l.available),
-            num(l.value),
+            money(l.value),
         ]
     });
     csv_bytes(header, rows)
@@ -677,7 +682,7 @@ async fn balances_page(
                 reserved: l.reserved.map(num).unwrap_or_default(),
                 available: l.available.map(num).unwrap_or_default(),
                 short: l.available.is_some_and(|a| a < Decimal::ZERO),
-                value: num(l.value),
+                value: money(l.value),
                 card_href: format!("/stock/card?{}", encode(&card)),
             }
         })
@@ -718,7 +723,7 @@ async fn balances_page(
         show_reserved: q.as_of.is_none() && matches!(p.group, Group::Item | Group::Warehouse),
         rows,
         total_qty,
-        total_value: num(total_value),
+        total_value: money(total_value),
         pager,
         can_export: user.can(RESOURCE, AREA, Action::Export),
         query: encode(&filters),
@@ -829,9 +834,9 @@ async fn card_page(
     let name = if locale == "en" { &card.name_en } else { &card.name_zh };
     page.heading = Some(format!("{} {} ({})", card.item, name, card.unit));
     page.opening_qty = num(card.opening_qty);
-    page.opening_value = num(card.opening_value);
+    page.opening_value = money(card.opening_value);
     page.closing_qty = num(card.closing_qty());
-    page.closing_value = num(card.closing_value());
+    page.closing_value = money(card.closing_value());
     let (mut total_in, mut total_out) = (Decimal::ZERO, Decimal::ZERO);
     for l in &card.lines {
         let readable =
@@ -855,9 +860,9 @@ async fn card_page(
             lot: l.lot.clone(),
             qty_in: if l.qty >= Decimal::ZERO { num(l.qty) } else { String::new() },
             qty_out: if l.qty < Decimal::ZERO { num(-l.qty) } else { String::new() },
-            value: num(l.value),
+            value: money(l.value),
             balance_qty: num(l.balance_qty),
-            balance_value: num(l.balance_value),
+            balance_value: money(l.balance_value),
         });
     }
     page.total_in = num(total_in);
