@@ -268,7 +268,9 @@ async fn stock_card_runs_balances_and_links_documents() {
     assert_eq!(page.status, StatusCode::OK);
     let html = page.text();
     assert!(html.contains(&format!("href=\"/d/production_issue/{}\"", s.issue_id)), "{html}");
-    assert!(html.contains("id=\"opening-qty\">150<") && html.contains("id=\"closing-value\">216<"));
+    assert!(
+        html.contains("id=\"opening-qty\">150<") && html.contains("id=\"closing-value\">216.00<")
+    );
 }
 
 #[tokio::test]
@@ -394,21 +396,23 @@ async fn pages_render_in_both_languages() {
     let en = a.get("/stock?item=FAN-100").await;
     assert_eq!(en.status, StatusCode::OK, "{}", en.text());
     let html = en.text();
-    assert!(html.contains("Stock on hand") && html.contains(">168<") && html.contains(">48<"));
-    assert!(html.contains("id=\"total-qty\">90<") && html.contains("id=\"total-value\">216<"));
+    assert!(
+        html.contains("Stock on hand") && html.contains(">168.00<") && html.contains(">48.00<")
+    );
+    assert!(html.contains("id=\"total-qty\">90<") && html.contains("id=\"total-value\">216.00<"));
     let lot = a.get("/stock?item=FAN-100&group=lot").await.text();
     assert!(lot.contains(">FG-A1<") && lot.contains(">40<"), "{lot}");
     let as_of = a.get("/stock?item=FAN-100&group=item&as_of=2026-11-01").await.text();
-    assert!(as_of.contains(">150<") && as_of.contains(">360<"), "{as_of}");
+    assert!(as_of.contains(">150<") && as_of.contains(">360.00<"), "{as_of}");
     let csv = a.get("/stock/export.csv?item=FAN-100").await;
     assert!(csv.text().contains("On hand"), "{}", csv.text());
 
     let zh = a.put("/api/v1/me/locale", &json!({"locale": "zh-CN"})).await;
     assert!(zh.status.is_success(), "{}", zh.text());
     let html = a.get("/stock?item=FAN-100").await.text();
-    assert!(html.contains("即时库存") && html.contains("落地扇") && html.contains(">168<"));
+    assert!(html.contains("即时库存") && html.contains("落地扇") && html.contains(">168.00<"));
     let card = a.get("/stock/card?item=FAN-100&from=2026-11-01&to=2026-11-30").await.text();
-    assert!(card.contains("存货明细账") && card.contains("期初结存") && card.contains(">216<"));
+    assert!(card.contains("存货明细账") && card.contains("期初结存") && card.contains(">216.00<"));
     let alerts = a.get("/stock/alerts").await.text();
     assert!(alerts.contains("低于安全库存") && alerts.contains("超过最高库存"), "{alerts}");
     let check = a.get("/stock/check").await.text();
