@@ -237,14 +237,33 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// A client's address for login throttling: the first `X-Forwarded-For` hop when a proxy set
-/// one, else the socket peer.
-pub fn client_address(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
-    headers
+/// A client's address for login throttling: the first `X-Forwarded-For` hop when the server
+/// is told to trust its proxy, else the socket peer.
+pub fn client_address(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_proxy: bool,
+) -> String {
+    let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_owned())
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".into())
+        .filter(|_| trust_proxy);
+    forwarded.or_else(|| peer.map(|p| p.ip().to_string())).unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_address_is_used_only_behind_a_trusted_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        let peer = Some("127.0.0.1:5000".parse().unwrap());
+        assert_eq!(client_address(&headers, peer, false), "127.0.0.1");
+        assert_eq!(client_address(&headers, peer, true), "203.0.113.7");
+        assert_eq!(client_address(&HeaderMap::new(), None, true), "unknown");
+    }
 }

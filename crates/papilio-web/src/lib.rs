@@ -43,12 +43,20 @@ pub struct AppState {
     pub docs: Arc<Registry>,
     /// Whether cookies get the `Secure` flag (behind HTTPS).
     pub secure_cookies: bool,
+    /// Whether the first `X-Forwarded-For` hop is the client's address (only behind a proxy
+    /// that sets it; otherwise a client could pick its own address and dodge throttling).
+    pub trust_proxy: bool,
 }
 
 impl AppState {
     /// State over `db` with the standard document types.
     pub fn new(db: Db) -> Self {
-        AppState { db, docs: Arc::new(standard_documents()), secure_cookies: false }
+        AppState {
+            db,
+            docs: Arc::new(standard_documents()),
+            secure_cookies: false,
+            trust_proxy: false,
+        }
     }
 }
 

@@ -39,6 +39,10 @@ enum Command {
         /// Mark cookies Secure (when served behind HTTPS).
         #[arg(long)]
         secure_cookies: bool,
+        /// Take the client address for login throttling from the first `X-Forwarded-For`
+        /// hop (only behind a proxy that sets it).
+        #[arg(long)]
+        trust_proxy: bool,
         /// Load the demo company first when the database has no items.
         #[arg(long)]
         demo: bool,
@@ -304,7 +308,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Serve { listen, admin_password, secure_cookies, demo } => {
+        Command::Serve { listen, admin_password, secure_cookies, trust_proxy, demo } => {
             let db = open(&cli.database).await?;
             if users::count_users(&db).await? == 0 {
                 let (password, generated) = match admin_password {
@@ -335,6 +339,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let mut state = papilio_web::AppState::new(db);
             state.secure_cookies = secure_cookies;
+            state.trust_proxy = trust_proxy;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

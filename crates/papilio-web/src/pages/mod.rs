@@ -140,7 +140,7 @@ async fn login(
             403,
         );
     }
-    let address = ctx::client_address(&headers, Some(peer));
+    let address = ctx::client_address(&headers, Some(peer), state.trust_proxy);
     match users::authenticate(&state.db, form.username.trim(), &form.password, &address).await? {
         Ok(user) => {
             let session = users::create_session(&state.db, user.id).await?;

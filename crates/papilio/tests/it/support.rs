@@ -99,7 +99,12 @@ impl TestApp {
     /// The application with the given document types.
     pub async fn with_docs(docs: Registry) -> TestApp {
         let (db, home) = fresh_db().await;
-        let state = AppState { db: db.clone(), docs: Arc::new(docs), secure_cookies: false };
+        let state = AppState {
+            db: db.clone(),
+            docs: Arc::new(docs),
+            secure_cookies: false,
+            trust_proxy: false,
+        };
         let router = papilio_web::app(state.clone());
         TestApp { db, state, router, _home: Box::new(Keep(home)) as Box<dyn std::any::Any + Send> }
     }
