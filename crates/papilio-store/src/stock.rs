@@ -213,6 +213,20 @@ async fn factor(
     Ok(best.map(|(_, f)| f))
 }
 
+/// [`allows_negative`], asked once per warehouse and document.
+async fn negative_allowed(
+    conn: &mut Conn,
+    known: &mut HashMap<String, bool>,
+    warehouse: &str,
+) -> Result<bool, StoreError> {
+    if let Some(ok) = known.get(warehouse) {
+        return Ok(*ok);
+    }
+    let ok = allows_negative(conn, warehouse).await?;
+    known.insert(warehouse.to_owned(), ok);
+    Ok(ok)
+}
+
 async fn allows_negative(conn: &mut Conn, warehouse: &str) -> Result<bool, StoreError> {
     let row = sqlx::query("SELECT allow_negative FROM warehouses WHERE code = $1")
         .bind(warehouse.to_owned())
@@ -394,12 +408,8 @@ async fn save_valuation(
 /// Changes one balance by `qty` (signed). A decrease where negative stock is forbidden only
 /// happens if enough is there; otherwise the answer names the item, warehouse and what is
 /// available.
-async fn change_balance(
-    conn: &mut Conn,
-    m: &Planned,
-    qty: Decimal,
-    negative_ok: bool,
-) -> Result<(), StoreError> {
+async fn change_balance(conn: &mut Conn, m: &Planned, negative_ok: bool) -> Result<(), StoreError> {
+    let qty = m.qty;
     let q = scaled(qty, "quantity")?;
     if qty >= Decimal::ZERO || negative_ok {
         sqlx::query(
@@ -455,12 +465,10 @@ async fn change_balance(
     Err(DomainError::Invalid(vec![e]).into())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn insert_move(
     conn: &mut Conn,
     doc: &Document,
     m: &Planned,
-    qty: Decimal,
     unit_cost: Decimal,
     value: Decimal,
     reverses: Option<i64>,
@@ -475,7 +483,7 @@ async fn insert_move(
     .bind(m.warehouse.clone())
     .bind(m.bin.clone())
     .bind(m.lot.clone())
-    .bind(scaled(qty, "quantity")?)
+    .bind(scaled(m.qty, "quantity")?)
     .bind(scaled(unit_cost, "unit_cost")?)
     .bind(scaled(value, "value")?)
     .bind(doc.id)
@@ -534,7 +542,7 @@ pub async fn post(
             let fallback =
                 if current.qty > Decimal::ZERO { current.unit_cost() } else { m.standard_cost };
             let (taken, after) = current.issue(-m.qty, fallback);
-            let unit = if m.qty.is_zero() { Decimal::ZERO } else { taken / -m.qty };
+            let unit = taken / -m.qty;
             transfer_cost.insert(m.line_id, unit);
             (unit, -taken, after)
         } else {
@@ -547,17 +555,13 @@ pub async fn post(
             let (value, after) = current.receive(m.qty, unit);
             (unit, value, after)
         };
-        if !negative_ok.contains_key(&m.warehouse) {
-            let ok = allows_negative(conn, &m.warehouse).await?;
-            negative_ok.insert(m.warehouse.clone(), ok);
-        }
-        let ok = negative_ok.get(&m.warehouse).copied().unwrap_or(false);
-        change_balance(conn, m, m.qty, ok).await?;
+        let ok = negative_allowed(conn, &mut negative_ok, &m.warehouse).await?;
+        change_balance(conn, m, ok).await?;
         if m.qty > Decimal::ZERO && !m.lot.is_empty() {
             ensure_lot(conn, m, doc.doc_date).await?;
         }
         save_valuation(conn, &m.item, &scope, after).await?;
-        insert_move(conn, doc, m, m.qty, unit_cost, value, None).await?;
+        insert_move(conn, doc, m, unit_cost, value, None).await?;
     }
     tracing::debug!(document.id = doc.id, moves = moves.len(), "stock posted");
     Ok(())
@@ -582,6 +586,7 @@ pub async fn reverse(conn: &mut Conn, doc: &Document) -> Result<(), StoreError> 
     .fetch_all(&mut *conn)
     .await?;
     let per_warehouse = valuation_per_warehouse(conn).await?;
+    let mut negative_ok: HashMap<String, bool> = HashMap::new();
     for r in rows {
         let line_id: i64 = r.try_get("line_id")?;
         let line_index = doc.lines.iter().position(|l| l.id == line_id).unwrap_or(0);
@@ -601,11 +606,11 @@ pub async fn reverse(conn: &mut Conn, doc: &Document) -> Result<(), StoreError> 
         let unit_cost = from_scaled(r.try_get("unit_cost")?);
         let scope = if per_warehouse { m.warehouse.clone() } else { "*".to_owned() };
         let current = valuation(conn, &m.item, &scope).await?;
-        let ok = allows_negative(conn, &m.warehouse).await?;
-        change_balance(conn, &m, m.qty, ok).await?;
+        let ok = negative_allowed(conn, &mut negative_ok, &m.warehouse).await?;
+        change_balance(conn, &m, ok).await?;
         let after = Valuation { qty: current.qty + m.qty, value: current.value + value };
         save_valuation(conn, &m.item, &scope, after).await?;
-        insert_move(conn, doc, &m, m.qty, unit_cost, value, Some(r.try_get("id")?)).await?;
+        insert_move(conn, doc, &m, unit_cost, value, Some(r.try_get("id")?)).await?;
     }
     tracing::debug!(document.id = doc.id, "stock posting reversed");
     Ok(())
