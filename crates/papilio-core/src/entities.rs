@@ -18,6 +18,9 @@ const QTY: FieldKind = FieldKind::Decimal { scale: 6, positive: false };
 const MONEY: FieldKind = FieldKind::Decimal { scale: 6, positive: false };
 const RATE: FieldKind = FieldKind::Decimal { scale: 6, positive: true };
 const DAYS: FieldKind = FieldKind::Int { min: 0, max: 3650 };
+const PRICE: FieldKind = FieldKind::Decimal { scale: 6, positive: false };
+const POSITIVE_QTY: FieldKind = FieldKind::Decimal { scale: 6, positive: true };
+const PERCENT: FieldKind = FieldKind::Decimal { scale: 4, positive: false };
 
 const fn code() -> FieldDef {
     FieldDef::new("code", CODE).required().listed()
@@ -149,6 +152,8 @@ pub const ITEM: EntityDef = EntityDef {
         FieldDef::new("lot_multiple", QTY),
         FieldDef::new("standard_cost", MONEY).default("0").listed(),
         FieldDef::new("default_warehouse", FieldKind::Ref("warehouse")),
+        FieldDef::new("floor_price", PRICE),
+        FieldDef::new("max_order_qty", POSITIVE_QTY),
         active(),
     ],
     unique: &[],
@@ -251,6 +256,7 @@ pub const CUSTOMER_GROUP: EntityDef = EntityDef {
         name_zh(),
         name_en(),
         FieldDef::new("credit_limit", MONEY).listed(),
+        FieldDef::new("max_discount_pct", PERCENT).listed(),
         active(),
     ],
     unique: &[],
@@ -397,12 +403,153 @@ pub const EMPLOYEE: EntityDef = EntityDef {
         FieldDef::new("department", FieldKind::Ref("department")).listed(),
         FieldDef::new("title", SHORT).listed(),
         FieldDef::new("username", FieldKind::Ref("user")).listed(),
+        FieldDef::new("order_amount_limit", PRICE),
         FieldDef::new("email", SHORT),
         FieldDef::new("phone", SHORT),
         active(),
     ],
     unique: &[&["username"]],
     check: Some(check_email),
+};
+
+/// Sales prices 价格表: a base list per currency, or a group's or a customer's own prices,
+/// with quantity breaks, validity windows and specials (time-limited, or periodic on a weekday
+/// or in the last days of each month). How one is picked: `papilio_core::pricing`.
+pub const SALES_PRICE: EntityDef = EntityDef {
+    kind: "sales_price",
+    table: "sales_prices",
+    area: "sales",
+    fields: &[
+        code(),
+        FieldDef::new("item", FieldKind::Ref("item")).required().listed(),
+        FieldDef::new("currency", FieldKind::Ref("currency")).required().listed(),
+        FieldDef::new("customer_group", FieldKind::Ref("customer_group")).listed(),
+        FieldDef::new("customer", FieldKind::Ref("customer")).listed(),
+        FieldDef::new("min_qty", QTY).default("0").listed(),
+        FieldDef::new("price", PRICE).required().listed(),
+        FieldDef::new("valid_from", FieldKind::Date).listed(),
+        FieldDef::new("valid_to", FieldKind::Date).listed(),
+        FieldDef::new("special", FieldKind::Bool).listed(),
+        FieldDef::new("weekday", FieldKind::Int { min: 1, max: 7 }),
+        FieldDef::new("last_days", FieldKind::Int { min: 1, max: 28 }),
+        active(),
+    ],
+    unique: &[],
+    check: Some(check_sales_price),
+};
+
+fn check_sales_price(r: &Record) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let text = |name: &str| r.get(name).and_then(Value::as_text).is_some();
+    if text("customer_group") && text("customer") {
+        errors.push(FieldError::new("customer", "sales_price.group_or_customer"));
+    }
+    if dec(r, "price").is_some_and(|p| p < Decimal::ZERO) {
+        errors.push(FieldError::new("price", "field.negative"));
+    }
+    if dec(r, "min_qty").is_some_and(|p| p < Decimal::ZERO) {
+        errors.push(FieldError::new("min_qty", "field.negative"));
+    }
+    let periodic = |name: &str| r.get(name).is_some_and(|v| *v != Value::Null);
+    let special = r.get("special").is_some_and(|v| *v == Value::Bool(true));
+    if (periodic("weekday") || periodic("last_days")) && !special {
+        errors.push(FieldError::new("special", "sales_price.periodic_is_special"));
+    }
+    if periodic("weekday") && periodic("last_days") {
+        errors.push(FieldError::new("last_days", "sales_price.one_recurrence"));
+    }
+    check_window(r, &mut errors);
+    errors
+}
+
+fn check_window(r: &Record, errors: &mut Vec<FieldError>) {
+    let date = |name: &str| match r.get(name) {
+        Some(Value::Date(d)) => Some(*d),
+        _ => None,
+    };
+    if let (Some(from), Some(to)) = (date("valid_from"), date("valid_to"))
+        && to < from
+    {
+        errors.push(FieldError::new("valid_to", "field.before_start").with("min", from));
+    }
+}
+
+/// What a discount policy is granted for.
+pub const DISCOUNT_BASES: &[&str] = &["customer_group", "item_category", "order_amount"];
+
+/// Discount policies 折扣政策: a percentage or an amount per unit off the list price, for a
+/// customer group, an item category or orders from an amount on.
+pub const DISCOUNT_POLICY: EntityDef = EntityDef {
+    kind: "discount_policy",
+    table: "discount_policies",
+    area: "sales",
+    fields: &[
+        code(),
+        name_zh(),
+        name_en(),
+        FieldDef::new("basis", FieldKind::Choice(DISCOUNT_BASES)).required().listed(),
+        FieldDef::new("customer_group", FieldKind::Ref("customer_group")).listed(),
+        FieldDef::new("item_category", FieldKind::Ref("item_category")).listed(),
+        FieldDef::new("min_amount", PRICE).listed(),
+        FieldDef::new("currency", FieldKind::Ref("currency")),
+        FieldDef::new("percent", PERCENT).listed(),
+        FieldDef::new("amount", PRICE).listed(),
+        FieldDef::new("valid_from", FieldKind::Date).listed(),
+        FieldDef::new("valid_to", FieldKind::Date).listed(),
+        active(),
+    ],
+    unique: &[],
+    check: Some(check_discount_policy),
+};
+
+fn check_discount_policy(r: &Record) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let text = |name: &str| r.get(name).and_then(Value::as_text).is_some();
+    let needed = match r.get("basis").and_then(Value::as_text) {
+        Some("customer_group") => Some("customer_group"),
+        Some("item_category") => Some("item_category"),
+        Some("order_amount") => Some("min_amount"),
+        _ => None,
+    };
+    if let Some(field) = needed
+        && !text(field)
+        && dec(r, field).is_none()
+    {
+        errors.push(FieldError::new(field, "discount_policy.basis_needs_field"));
+    }
+    let pct = dec(r, "percent");
+    let amount = dec(r, "amount");
+    if pct.is_some() == amount.is_some() {
+        errors.push(FieldError::new("percent", "discount_policy.percent_or_amount"));
+    }
+    if pct.is_some_and(|p| p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED) {
+        errors
+            .push(FieldError::new("percent", "field.out_of_range").with("min", 0).with("max", 100));
+    }
+    if amount.is_some_and(|a| a <= Decimal::ZERO) {
+        errors.push(FieldError::new("amount", "field.not_positive"));
+    }
+    if (amount.is_some() || needed == Some("min_amount")) && !text("currency") {
+        errors.push(FieldError::new("currency", "field.required"));
+    }
+    check_window(r, &mut errors);
+    errors
+}
+
+/// Sales targets 销售目标: what a salesperson should invoice in a month, in the base currency.
+/// A team's target is the sum over its members (their department).
+pub const SALES_TARGET: EntityDef = EntityDef {
+    kind: "sales_target",
+    table: "sales_targets",
+    area: "sales",
+    fields: &[
+        FieldDef::new("salesperson", FieldKind::Ref("employee")).required().listed(),
+        FieldDef::new("year", FieldKind::Int { min: 2000, max: 2100 }).required().listed(),
+        FieldDef::new("month", FieldKind::Int { min: 1, max: 12 }).required().listed(),
+        FieldDef::new("amount", RATE).required().listed(),
+    ],
+    unique: &[&["salesperson", "year", "month"]],
+    check: None,
 };
 
 /// Directions a stock reason applies to.
@@ -445,6 +592,9 @@ pub const ALL: &[&EntityDef] = &[
     &PAYMENT_TERM,
     &DEPARTMENT,
     &EMPLOYEE,
+    &SALES_PRICE,
+    &DISCOUNT_POLICY,
+    &SALES_TARGET,
 ];
 
 /// The entity called `kind`.

@@ -16,10 +16,13 @@
 )]
 
 pub mod access;
+pub mod bom;
 pub mod document;
 pub mod entities;
 pub mod error;
 pub mod inventory;
+pub mod pricing;
+pub mod sales;
 pub mod schema;
 pub mod value;
 

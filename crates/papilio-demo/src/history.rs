@@ -531,7 +531,7 @@ pub async fn load(
     actor: &Actor,
     progress: &(dyn Fn(&str, u64) + Sync),
 ) -> Result<u64, DemoError> {
-    let types = papilio_store::stock::document_types();
+    let types = papilio_store::document_types();
     let mut done = 0u64;
     for (i, doc) in docs.iter().enumerate() {
         let Some(doc_type) = types.iter().find(|t| t.code == doc.doc_type) else {

@@ -475,28 +475,13 @@ pub fn apply_entries(doc: &Document, entries: &[CountEntry]) -> Result<Draft, St
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors).into());
     }
-    Ok(Draft {
-        doc_date: Some(doc.doc_date),
-        partner: doc.partner.clone(),
-        currency: doc.currency.clone(),
-        note: doc.note.clone(),
-        reason: doc.reason.clone(),
-        lines: doc
-            .lines
-            .iter()
-            .map(|l| DraftLine {
-                item: l.item.clone(),
-                quantity: counted.get(&line_key(l)).copied().unwrap_or(l.quantity),
-                unit: l.unit.clone(),
-                unit_price: l.unit_price,
-                warehouse: l.warehouse.clone(),
-                due_date: l.due_date,
-                note: l.note.clone(),
-                source_line_id: l.source_line_id,
-                stock: l.stock.clone(),
-            })
-            .collect(),
-    })
+    let mut draft = doc.to_draft();
+    for (line, stored) in draft.lines.iter_mut().zip(&doc.lines) {
+        if let Some(qty) = counted.get(&line_key(stored)) {
+            line.quantity = *qty;
+        }
+    }
+    Ok(draft)
 }
 
 fn line_key(l: &documents::Line) -> (String, String, String, String) {

@@ -28,12 +28,31 @@ pub trait ApprovalRule: Send + Sync {
     fn code(&self) -> &'static str;
     /// The role whose holder must approve the exception.
     fn required_role(&self) -> &'static str;
-    /// `Some(params)` when the document needs this approval; the params explain why.
+    /// `Some(params)` when the document needs this approval; the params explain why. An
+    /// `Err` refuses the transition outright (credit blocked rather than sent to approval).
     fn check<'c>(
         &'c self,
         conn: &'c mut Conn,
         doc: &'c Document,
     ) -> TxFuture<'c, Option<serde_json::Value>>;
+    /// Whether reopening a closed document must pass this rule too: a reopened document goes
+    /// straight back to approved, so a rule that objects then refuses the reopen.
+    fn checks_reopen(&self) -> bool {
+        false
+    }
+}
+
+/// Fills in what a document type derives from its lines before they are stored: prices and
+/// why, cost estimates, promised dates, what is inherited from a source line. Runs inside the
+/// creating (or redrafting) transaction; an `Err` refuses the draft with nothing written.
+pub trait DraftHook: Send + Sync {
+    /// Completes or checks `draft`.
+    fn prepare<'c>(
+        &'c self,
+        conn: &'c mut Conn,
+        doc_type: &'c DocType,
+        draft: &'c mut Draft,
+    ) -> TxFuture<'c, ()>;
 }
 
 /// What approving a document type posts, and how a reverse approval undoes it.
@@ -42,6 +61,14 @@ pub trait PostingHooks: Send + Sync {
     fn on_approve<'c>(&'c self, conn: &'c mut Conn, doc: &'c Document) -> TxFuture<'c, ()>;
     /// Runs inside the reverse-approving transaction.
     fn on_unapprove<'c>(&'c self, conn: &'c mut Conn, doc: &'c Document) -> TxFuture<'c, ()>;
+    /// Runs inside the closing transaction (an order closed short releases what it held).
+    fn on_close<'c>(&'c self, _conn: &'c mut Conn, _doc: &'c Document) -> TxFuture<'c, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Runs inside the reopening transaction.
+    fn on_reopen<'c>(&'c self, _conn: &'c mut Conn, _doc: &'c Document) -> TxFuture<'c, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A document type's declaration.
@@ -64,8 +91,15 @@ pub struct DocType {
     pub hooks: Option<Arc<dyn PostingHooks>>,
     /// Which of [`STOCK_LINE_FIELDS`] its lines use (empty for non-stock documents).
     pub stock_fields: &'static [&'static str],
+    /// Which of [`TRADE_LINE_FIELDS`] its lines take as input.
+    pub trade_fields: &'static [&'static str],
     /// Whether the header needs a reason code (`stock_reason`).
     pub needs_reason: bool,
+    /// Whether pushing a line down consumes the source line's open quantity. A return does
+    /// not: it links to the delivery it returns without using up what may still be invoiced.
+    pub carries: bool,
+    /// What is derived before lines are stored.
+    pub prepare: Option<Arc<dyn DraftHook>>,
 }
 
 impl std::fmt::Debug for DocType {
@@ -129,6 +163,10 @@ pub struct Document {
     pub note: Option<String>,
     /// Reason code (miscellaneous receipts and issues).
     pub reason: Option<String>,
+    /// Salesperson (employee code) of a sales document.
+    pub salesperson: Option<String>,
+    /// When payment is due (invoices).
+    pub due_date: Option<NaiveDate>,
     /// Who created it.
     pub created_by: String,
     /// When.
@@ -143,6 +181,37 @@ impl Document {
     /// Sum of line amounts.
     pub fn total(&self) -> Decimal {
         self.lines.iter().filter_map(|l| l.amount).sum()
+    }
+
+    /// The document as a draft with the same header and lines, to be edited and saved again.
+    pub fn to_draft(&self) -> Draft {
+        Draft {
+            doc_date: Some(self.doc_date),
+            partner: self.partner.clone(),
+            currency: self.currency.clone(),
+            note: self.note.clone(),
+            reason: self.reason.clone(),
+            salesperson: self.salesperson.clone(),
+            due_date: self.due_date,
+            lines: self.lines.iter().map(DraftLine::from).collect(),
+        }
+    }
+}
+
+impl From<&Line> for DraftLine {
+    fn from(l: &Line) -> Self {
+        DraftLine {
+            item: l.item.clone(),
+            quantity: l.quantity,
+            unit: l.unit.clone(),
+            unit_price: l.unit_price,
+            warehouse: l.warehouse.clone(),
+            due_date: l.due_date,
+            note: l.note.clone(),
+            source_line_id: l.source_line_id,
+            stock: l.stock.clone(),
+            trade: l.trade.clone(),
+        }
     }
 }
 
@@ -175,6 +244,29 @@ pub struct Line {
     pub carried_qty: Decimal,
     /// Where stock moves (stock documents only).
     pub stock: StockFields,
+    /// Prices, promise and cost estimate (sales and purchasing documents).
+    pub trade: TradeFields,
+}
+
+/// The line fields trade documents use: the list price and discount that led to the unit
+/// price, the promised date, the expected unit cost, the explanation of all three, and for a
+/// receipt or payment line the invoice it settles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TradeFields {
+    /// List price per line unit, before discount.
+    pub list_price: Option<Decimal>,
+    /// Discount in percent (typed, or what the policy gave).
+    pub discount_pct: Option<Decimal>,
+    /// The date promised to the customer (or by the supplier).
+    pub promised_date: Option<NaiveDate>,
+    /// Expected unit cost per line unit (quotations and orders).
+    pub est_unit_cost: Option<Decimal>,
+    /// Where the expected cost comes from (`history`, `rollup`, `standard`).
+    pub cost_basis: Option<String>,
+    /// Why this price, promise and cost: what the pricing engine and the promise answered.
+    pub explain: Option<serde_json::Value>,
+    /// The invoice or credit note a receipt or payment line settles.
+    pub settles: Option<i64>,
 }
 
 /// The line fields only stock documents use: bins, the target of a transfer, the lot, and the
@@ -194,6 +286,10 @@ pub struct StockFields {
     /// Book quantity frozen by a count (then `quantity` is what was counted).
     pub book_qty: Option<Decimal>,
 }
+
+/// The trade line fields a document type may take as input (the rest of [`TradeFields`] is
+/// derived when the draft is prepared).
+pub const TRADE_LINE_FIELDS: [&str; 3] = ["discount_pct", "promised_date", "settles"];
 
 /// The optional line fields a document type shows and accepts.
 pub const STOCK_LINE_FIELDS: [&str; 6] =
@@ -219,6 +315,10 @@ pub struct Draft {
     pub note: Option<String>,
     /// Reason code (miscellaneous receipts and issues).
     pub reason: Option<String>,
+    /// Salesperson (employee code).
+    pub salesperson: Option<String>,
+    /// When payment is due.
+    pub due_date: Option<NaiveDate>,
     /// Lines.
     pub lines: Vec<DraftLine>,
 }
@@ -244,6 +344,8 @@ pub struct DraftLine {
     pub source_line_id: Option<i64>,
     /// Stock fields (stock documents only).
     pub stock: StockFields,
+    /// Trade fields (sales and purchasing documents).
+    pub trade: TradeFields,
 }
 
 fn scaled(value: Decimal, field: &str) -> Result<i64, StoreError> {
@@ -288,6 +390,13 @@ fn check_draft(draft: &Draft, doc_type: &DocType) -> Vec<FieldError> {
             errors
                 .push(FieldError::new(at("unit_price"), "field.too_many_decimals").with("max", 6));
         }
+        if line.trade.discount_pct.is_some_and(|p| p < Decimal::ZERO || p > Decimal::ONE_HUNDRED) {
+            errors.push(
+                FieldError::new(at("discount_pct"), "field.out_of_range")
+                    .with("min", 0)
+                    .with("max", 100),
+            );
+        }
         if line.item.is_some() && line.unit.is_none() {
             errors.push(FieldError::new(at("unit"), "field.required"));
         }
@@ -318,6 +427,11 @@ async fn check_draft_references(
         && !reference_exists(conn, "stock_reason", code).await?
     {
         errors.push(FieldError::new("reason", "field.unknown_reference").with("value", code));
+    }
+    if let Some(code) = &draft.salesperson
+        && !reference_exists(conn, "employee", code).await?
+    {
+        errors.push(FieldError::new("salesperson", "field.unknown_reference").with("value", code));
     }
     for (i, line) in draft.lines.iter().enumerate() {
         for (field, kind, code) in [
@@ -433,6 +547,36 @@ async fn carry(
     Ok(())
 }
 
+/// Links to source line `source_id` without carrying: checks it is a line of an approved
+/// document of an allowed type.
+async fn check_source(conn: &mut Conn, target: &DocType, source_id: i64) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT d.doc_type, d.state FROM document_lines l \
+         JOIN documents d ON d.id = l.document_id WHERE l.id = $1",
+    )
+    .bind(source_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("document_line", source_id))?;
+    let source_type: String = row.try_get("doc_type")?;
+    if !target.sources.contains(&source_type.as_str()) {
+        return Err(DomainError::field("source_line_id", "document.source_type_not_allowed").into());
+    }
+    if row.try_get::<String, _>("state")? != DocState::Approved.code() {
+        return Err(DomainError::field("source_line_id", "document.source_not_approved").into());
+    }
+    Ok(())
+}
+
+/// The draft after the type's [`DraftHook`], if it has one.
+async fn prepared(conn: &mut Conn, doc_type: &DocType, draft: &Draft) -> Result<Draft, StoreError> {
+    let mut draft = draft.clone();
+    if let Some(hook) = &doc_type.prepare {
+        hook.prepare(conn, doc_type, &mut draft).await?;
+    }
+    Ok(draft)
+}
+
 /// Takes the row lock of the document that line `line_id` belongs to, until commit. A no-op
 /// update is the one portable way: SQLite has no `SELECT ... FOR UPDATE`, and its write
 /// transactions are serial anyway.
@@ -457,7 +601,14 @@ async fn lock_document(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
 }
 
 /// Gives back what a document's lines carried from their sources (on cancel or redraft).
-async fn release_carries(conn: &mut Conn, lines: &[Line]) -> Result<(), StoreError> {
+async fn release_carries(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    lines: &[Line],
+) -> Result<(), StoreError> {
+    if !doc_type.carries {
+        return Ok(());
+    }
     let mut linked: Vec<&Line> = lines.iter().filter(|l| l.source_line_id.is_some()).collect();
     linked.sort_by_key(|l| l.source_line_id);
     for line in linked {
@@ -483,22 +634,25 @@ async fn insert_lines(
     for i in order {
         let Some(line) = draft.lines.get(i) else { continue };
         if let Some(source) = line.source_line_id {
-            carry(conn, doc_type, source, line.quantity, line.unit.as_deref()).await.map_err(
-                |e| match e {
-                    StoreError::Domain(DomainError::Invalid(errors)) => {
-                        StoreError::Domain(DomainError::Invalid(
-                            errors
-                                .into_iter()
-                                .map(|mut f| {
-                                    f.field = format!("lines[{i}].{}", f.field);
-                                    f
-                                })
-                                .collect(),
-                        ))
-                    }
-                    other => other,
-                },
-            )?;
+            let linked = if doc_type.carries {
+                carry(conn, doc_type, source, line.quantity, line.unit.as_deref()).await
+            } else {
+                check_source(conn, doc_type, source).await
+            };
+            linked.map_err(|e| match e {
+                StoreError::Domain(DomainError::Invalid(errors)) => {
+                    StoreError::Domain(DomainError::Invalid(
+                        errors
+                            .into_iter()
+                            .map(|mut f| {
+                                f.field = format!("lines[{i}].{}", f.field);
+                                f
+                            })
+                            .collect(),
+                    ))
+                }
+                other => other,
+            })?;
         }
     }
     for (i, line) in draft.lines.iter().enumerate() {
@@ -506,9 +660,10 @@ async fn insert_lines(
         sqlx::query(
             "INSERT INTO document_lines (id, document_id, line_no, item, quantity, unit, \
              unit_price, amount, warehouse, due_date, note, source_line_id, carried_qty, \
-             bin, to_warehouse, to_bin, lot, lot_expiry, book_qty) \
+             bin, to_warehouse, to_bin, lot, lot_expiry, book_qty, list_price, discount_pct, \
+             promised_date, est_unit_cost, cost_basis, explain_json, settles) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, \
-             $13, $14, $15, $16, $17, $18)",
+             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
         )
         .bind(new_id())
         .bind(doc_id)
@@ -528,6 +683,13 @@ async fn insert_lines(
         .bind(line.stock.lot.clone())
         .bind(line.stock.lot_expiry.map(|d| d.to_string()))
         .bind(line.stock.book_qty.map(|q| scaled(q, "book_qty")).transpose()?)
+        .bind(line.trade.list_price.map(|p| scaled(p, "list_price")).transpose()?)
+        .bind(line.trade.discount_pct.map(|p| scaled(p, "discount_pct")).transpose()?)
+        .bind(line.trade.promised_date.map(|d| d.to_string()))
+        .bind(line.trade.est_unit_cost.map(|p| scaled(p, "est_unit_cost")).transpose()?)
+        .bind(line.trade.cost_basis.clone())
+        .bind(line.trade.explain.as_ref().map(serde_json::Value::to_string))
+        .bind(line.trade.settles)
         .execute(&mut *conn)
         .await?;
     }
@@ -549,14 +711,17 @@ pub async fn create(
     let id = db
         .write(|conn, _| {
             Box::pin(async move {
+                let prepared = prepared(conn, doc_type, draft).await?;
+                let draft = &prepared;
                 check_draft_references(conn, draft, doc_type).await?;
                 let id = new_id();
                 let number = next_number(conn, doc_type, date).await?;
                 let now = now_text();
                 sqlx::query(
                     "INSERT INTO documents (id, doc_type, number, state, version, doc_date, \
-                     partner, currency, note, created_by, created_at, updated_at, reason) \
-                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9, $10)",
+                     partner, currency, note, created_by, created_at, updated_at, reason, \
+                     salesperson, due_date) \
+                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)",
                 )
                 .bind(id)
                 .bind(doc_type.code)
@@ -568,6 +733,8 @@ pub async fn create(
                 .bind(actor.user_id)
                 .bind(now)
                 .bind(draft.reason.clone())
+                .bind(draft.salesperson.clone())
+                .bind(draft.due_date.map(|d| d.to_string()))
                 .execute(&mut *conn)
                 .await?;
                 insert_lines(conn, doc_type, id, draft).await?;
@@ -615,11 +782,15 @@ pub async fn update_draft(
             if !before.state.editable() {
                 return Err(DomainError::field("state", "document.not_editable").into());
             }
+            // Give back what the old lines carried first, so the new lines can take it again.
+            release_carries(conn, doc_type, &before.lines).await?;
+            let prepared = prepared(conn, doc_type, draft).await?;
+            let draft = &prepared;
             check_draft_references(conn, draft, doc_type).await?;
             let done = sqlx::query(
                 "UPDATE documents SET doc_date = $1, partner = $2, currency = $3, note = $4, \
-                 version = version + 1, updated_at = $5, reason = $8 \
-                 WHERE id = $6 AND version = $7",
+                 version = version + 1, updated_at = $5, reason = $8, salesperson = $9, \
+                 due_date = $10 WHERE id = $6 AND version = $7",
             )
             .bind(draft.doc_date.unwrap_or(before.doc_date).to_string())
             .bind(draft.partner.clone())
@@ -629,12 +800,13 @@ pub async fn update_draft(
             .bind(id)
             .bind(version)
             .bind(draft.reason.clone())
+            .bind(draft.salesperson.clone())
+            .bind(draft.due_date.map(|d| d.to_string()))
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Stale { entity: doc_type.code.into(), key: before.number });
             }
-            release_carries(conn, &before.lines).await?;
             sqlx::query("DELETE FROM document_lines WHERE document_id = $1")
                 .bind(id)
                 .execute(&mut *conn)
@@ -733,8 +905,26 @@ pub async fn transition(
                     // speak again: approving it anew needs the roles a first approval needed.
                     raise_requests(conn, doc_type, &doc).await?;
                 }
-                DocAction::Cancel => release_carries(conn, &doc.lines).await?,
-                DocAction::Close | DocAction::Reopen => {}
+                DocAction::Cancel => release_carries(conn, doc_type, &doc.lines).await?,
+                DocAction::Close => {
+                    if let Some(hooks) = &doc_type.hooks {
+                        hooks.on_close(conn, &doc).await?;
+                    }
+                }
+                DocAction::Reopen => {
+                    for rule in doc_type.rules.iter().filter(|r| r.checks_reopen()) {
+                        if let Some(params) = rule.check(conn, &doc).await? {
+                            return Err(StoreError::Domain(DomainError::Invalid(vec![
+                                FieldError::new("state", "document.reopen_refused")
+                                    .with("rule", rule.code())
+                                    .with("why", params),
+                            ])));
+                        }
+                    }
+                    if let Some(hooks) = &doc_type.hooks {
+                        hooks.on_reopen(conn, &doc).await?;
+                    }
+                }
             }
             let done = sqlx::query(
                 "UPDATE documents SET state = $1, version = version + 1, updated_at = $2 \
@@ -877,6 +1067,11 @@ fn document_json(doc: &Document) -> serde_json::Value {
     })
 }
 
+/// A line from a row of `document_lines` (any query selecting all its columns).
+pub(crate) fn read_line_row(r: &AnyRow) -> Result<Line, StoreError> {
+    read_line(r)
+}
+
 fn read_line(r: &AnyRow) -> Result<Line, StoreError> {
     let opt_dec = |col: &str| -> Result<Option<Decimal>, StoreError> {
         Ok(r.try_get::<Option<i64>, _>(col)?.map(from_scaled))
@@ -902,12 +1097,25 @@ fn read_line(r: &AnyRow) -> Result<Line, StoreError> {
             lot_expiry: r.try_get::<Option<String>, _>("lot_expiry")?.and_then(|d| d.parse().ok()),
             book_qty: opt_dec("book_qty")?,
         },
+        trade: TradeFields {
+            list_price: opt_dec("list_price")?,
+            discount_pct: opt_dec("discount_pct")?,
+            promised_date: r
+                .try_get::<Option<String>, _>("promised_date")?
+                .and_then(|d| d.parse().ok()),
+            est_unit_cost: opt_dec("est_unit_cost")?,
+            cost_basis: r.try_get("cost_basis")?,
+            explain: r
+                .try_get::<Option<String>, _>("explain_json")?
+                .and_then(|j| serde_json::from_str(&j).ok()),
+            settles: r.try_get("settles")?,
+        },
     })
 }
 
 const HEADER_COLUMNS: &str = "d.id, d.doc_type, d.number, d.state, d.version, d.doc_date, \
      d.partner, d.currency, d.note, d.reason, u.username AS created_by, d.created_at, \
-     d.updated_at";
+     d.updated_at, d.salesperson, d.due_date";
 
 fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
     let state: String = r.try_get("state")?;
@@ -923,6 +1131,8 @@ fn read_header(r: &AnyRow) -> Result<Document, StoreError> {
         currency: r.try_get("currency")?,
         note: r.try_get("note")?,
         reason: r.try_get("reason")?,
+        salesperson: r.try_get("salesperson")?,
+        due_date: r.try_get::<Option<String>, _>("due_date")?.and_then(|d| d.parse().ok()),
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

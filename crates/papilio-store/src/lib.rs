@@ -20,6 +20,8 @@ pub mod documents;
 pub mod error;
 pub mod idempotency;
 pub mod master;
+pub mod sales;
+pub mod sales_reports;
 pub mod stock;
 pub mod stock_analysis;
 pub mod stock_seed;
@@ -28,3 +30,10 @@ pub mod users;
 
 pub use db::{Backend, Conn, Db, Scope, TxFuture};
 pub use error::StoreError;
+
+/// Every document type the program registers, area by area.
+pub fn document_types() -> Vec<documents::DocType> {
+    let mut out = stock::document_types();
+    out.extend(sales::document_types());
+    out
+}

@@ -87,13 +87,17 @@ fn stock_type(
         hooks: Some(Arc::new(StockPosting { flow, cost })),
         stock_fields: fields,
         needs_reason,
+        trade_fields: &[],
+        carries: true,
+        prepare: None,
     }
 }
 
 const BIN_LOT: &[&str] = &["bin", "lot", "lot_expiry"];
 const BIN_LOT_OUT: &[&str] = &["bin", "lot"];
 
-/// The stock document types: receipts, issues, transfers and counts.
+/// The stock document types: receipts, issues, transfers and counts. Sales deliveries and
+/// returns post through this ledger too; they are declared with sales (`crate::sales`).
 pub fn document_types() -> Vec<DocType> {
     vec![
         stock_type(
@@ -108,15 +112,6 @@ pub fn document_types() -> Vec<DocType> {
         stock_type("production_issue", "MI", None, Flow::Out, Cost::Average, BIN_LOT_OUT, false),
         stock_type("production_return", "MR", None, Flow::In, Cost::Average, BIN_LOT, false),
         stock_type("production_receipt", "FG", None, Flow::In, Cost::Standard, BIN_LOT, false),
-        stock_type(
-            "sales_delivery",
-            "SD",
-            Some("customer"),
-            Flow::Out,
-            Cost::Average,
-            BIN_LOT_OUT,
-            false,
-        ),
         stock_type(
             "stock_transfer",
             "TR",
@@ -175,7 +170,7 @@ async fn item_facts(conn: &mut Conn, code: &str) -> Result<Option<ItemFacts>, St
 
 /// How many base units one `unit` of `item` is: 1 for the base unit, else an item-specific
 /// conversion, else a global one, either way round.
-async fn factor(
+pub(crate) async fn factor(
     conn: &mut Conn,
     item: &str,
     unit: &str,

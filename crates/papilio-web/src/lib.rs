@@ -63,7 +63,7 @@ impl AppState {
 /// The document types of the released program. Each business area registers its own here.
 pub fn standard_documents() -> Registry {
     let mut docs = Registry::default();
-    for t in papilio_store::stock::document_types() {
+    for t in papilio_store::document_types() {
         docs.register(t);
     }
     docs

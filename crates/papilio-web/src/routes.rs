@@ -274,6 +274,7 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
     out.extend(stock_view_routes());
     out.extend(stock_analysis_routes());
     out.extend(count_routes());
+    out.extend(sales_routes());
     out.push(inventory(
         "GET",
         "/api/v1/stock/lots",
@@ -437,5 +438,35 @@ fn count_routes() -> Vec<RouteSpec> {
             "Upload counted quantities: CSV or XLSX with item, warehouse, bin, lot, counted",
         )
         .body(Body::File),
+    ]
+}
+
+/// A sales route needing `action` on `resource`.
+fn sales(
+    method: &'static str,
+    path: &str,
+    resource: &str,
+    action: Action,
+    summary: &str,
+) -> RouteSpec {
+    RouteSpec::new(method, path.to_owned(), Some(resource), "sales", action).summary(summary)
+}
+
+/// Price simulation, sales settings, credit and the sales reports.
+fn sales_routes() -> Vec<RouteSpec> {
+    use crate::api::sales::{PRICE_RESOURCE, REPORT_RESOURCE, SETTINGS_RESOURCE};
+    use Action::*;
+    vec![
+        sales(
+            "GET",
+            "/api/v1/sales/price",
+            PRICE_RESOURCE,
+            Read,
+            "What customer X pays for N of item Y on date D, and why (query: customer, item, quantity, date)",
+        ),
+        sales("GET", "/api/v1/sales/settings", SETTINGS_RESOURCE, Read, "Sales settings: credit action, overdue days, cost history, target margin"),
+        sales("PUT", "/api/v1/sales/settings", SETTINGS_RESOURCE, Update, "Change the sales settings")
+            .body(Body::Json("{version, credit_action: approve|block, overdue_days, cost_history_months, target_margin_pct}")),
+        sales("GET", "/api/v1/sales/credit", REPORT_RESOURCE, Read, "Credit status per customer: limit, exposure, overdue days"),
     ]
 }

@@ -64,6 +64,13 @@ fn line_json(l: &Line) -> Json {
         "lot": l.stock.lot,
         "lot_expiry": l.stock.lot_expiry.map(|d| d.to_string()),
         "book_qty": l.stock.book_qty.map(dec),
+        "list_price": l.trade.list_price.map(dec),
+        "discount_pct": l.trade.discount_pct.map(dec),
+        "promised_date": l.trade.promised_date.map(|d| d.to_string()),
+        "est_unit_cost": l.trade.est_unit_cost.map(dec),
+        "cost_basis": l.trade.cost_basis,
+        "explain": l.trade.explain,
+        "settles": l.trade.settles.map(|i| i.to_string()),
     })
 }
 
@@ -80,6 +87,8 @@ pub fn header_json(doc: &Document) -> Json {
         "currency": doc.currency,
         "note": doc.note,
         "reason": doc.reason,
+        "salesperson": doc.salesperson,
+        "due_date": doc.due_date.map(|d| d.to_string()),
         "created_by": doc.created_by,
         "created_at": doc.created_at,
         "updated_at": doc.updated_at,
@@ -155,10 +164,10 @@ fn line_input(i: usize, value: Json, errors: &mut Vec<FieldError>) -> LineInput 
         };
         match (key.as_str(), &value) {
             // Numbers must be numbers or numeric text; `true` is no quantity.
-            ("quantity" | "unit_price", Json::Bool(_)) => {
+            ("quantity" | "unit_price" | "discount_pct", Json::Bool(_)) => {
                 errors.push(FieldError::new(name, "field.not_decimal"));
             }
-            ("source_line_id", Json::Bool(_)) => {
+            ("source_line_id" | "settles", Json::Bool(_)) => {
                 errors.push(FieldError::new(name, "field.not_integer"));
             }
             _ => match scalar_text(&name, &value) {
@@ -179,8 +188,12 @@ fn parse_draft(map: Map<String, Json>) -> Result<documents::Draft, AppError> {
 /// a reason where none is asked for.
 fn check_members(t: &DocType, map: &Map<String, Json>) -> Result<(), AppError> {
     let mut errors = Vec::new();
-    if !t.needs_reason && map.get("reason").is_some_and(|v| !v.is_null()) {
-        errors.push(FieldError::new("reason", "field.unknown"));
+    for key in ["reason", "salesperson", "due_date"] {
+        if !crate::pages::documents::takes_header_field(t, key)
+            && map.get(key).is_some_and(|v| !v.is_null())
+        {
+            errors.push(FieldError::new(key, "field.unknown"));
+        }
     }
     if let Some(Json::Array(lines)) = map.get("lines") {
         for (i, line) in lines.iter().enumerate() {

@@ -10,6 +10,7 @@ pub mod counts;
 pub mod documents;
 pub mod lots;
 pub mod master;
+pub mod sales;
 pub mod stock;
 pub mod stock_analysis;
 pub mod transfer;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(stock_analysis::routes())
         .merge(counts::routes())
         .merge(lots::routes())
+        .merge(sales::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))
 }

@@ -24,6 +24,7 @@ use papilio_core::entities;
 use papilio_store::StoreError;
 use papilio_store::documents::{
     self, ApprovalRequest, DocQuery, DocType, Document, Draft, DraftLine, InboxEntry, StockFields,
+    TradeFields,
 };
 use papilio_store::master::{self, ListQuery};
 use rust_decimal::Decimal;
@@ -147,11 +148,17 @@ pub struct LineInput {
     pub lot_expiry: String,
     /// Book quantity of a count line.
     pub book_qty: String,
+    /// Discount typed on a sales line, in percent.
+    pub discount_pct: String,
+    /// Promised date, `YYYY-MM-DD`.
+    pub promised_date: String,
+    /// Id of the invoice a receipt line settles.
+    pub settles: String,
 }
 
 /// The members a line takes, in form-column order; the stock members only on the document
 /// types whose `stock_fields` name them.
-pub const LINE_FIELDS: [&str; 14] = [
+pub const LINE_FIELDS: [&str; 17] = [
     "item",
     "quantity",
     "unit",
@@ -166,14 +173,30 @@ pub const LINE_FIELDS: [&str; 14] = [
     "lot",
     "lot_expiry",
     "book_qty",
+    "discount_pct",
+    "promised_date",
+    "settles",
 ];
 
-/// The header members a draft takes (`reason` only where the type needs one).
-pub const HEADER_FIELDS: [&str; 5] = ["doc_date", "partner", "currency", "note", "reason"];
+/// The header members a draft takes (`reason` only where the type needs one, `salesperson`
+/// and `due_date` only on sales documents).
+pub const HEADER_FIELDS: [&str; 7] =
+    ["doc_date", "partner", "currency", "note", "reason", "salesperson", "due_date"];
 
 /// Whether document type `t` takes line member `name`.
 pub fn takes_line_field(t: &DocType, name: &str) -> bool {
-    !papilio_store::documents::STOCK_LINE_FIELDS.contains(&name) || t.stock_fields.contains(&name)
+    use papilio_store::documents::{STOCK_LINE_FIELDS, TRADE_LINE_FIELDS};
+    (!STOCK_LINE_FIELDS.contains(&name) || t.stock_fields.contains(&name))
+        && (!TRADE_LINE_FIELDS.contains(&name) || t.trade_fields.contains(&name))
+}
+
+/// Whether document type `t` takes header member `name`.
+pub fn takes_header_field(t: &DocType, name: &str) -> bool {
+    match name {
+        "reason" => t.needs_reason,
+        "salesperson" | "due_date" => t.area == "sales" || t.partner == Some("customer"),
+        _ => true,
+    }
 }
 
 impl LineInput {
@@ -194,6 +217,9 @@ impl LineInput {
             "lot" => &mut self.lot,
             "lot_expiry" => &mut self.lot_expiry,
             "book_qty" => &mut self.book_qty,
+            "discount_pct" => &mut self.discount_pct,
+            "promised_date" => &mut self.promised_date,
+            "settles" => &mut self.settles,
             _ => return None,
         })
     }
@@ -215,6 +241,9 @@ impl LineInput {
             "lot" => &self.lot,
             "lot_expiry" => &self.lot_expiry,
             "book_qty" => &self.book_qty,
+            "discount_pct" => &self.discount_pct,
+            "promised_date" => &self.promised_date,
+            "settles" => &self.settles,
             _ => "",
         }
     }
@@ -238,6 +267,10 @@ pub struct DraftInput {
     pub note: String,
     /// Reason code.
     pub reason: String,
+    /// Salesperson (employee code).
+    pub salesperson: String,
+    /// Payment due date, `YYYY-MM-DD`.
+    pub due_date: String,
     /// Lines.
     pub lines: Vec<LineInput>,
 }
@@ -274,6 +307,8 @@ impl DraftInput {
             "currency" => &mut self.currency,
             "note" => &mut self.note,
             "reason" => &mut self.reason,
+            "salesperson" => &mut self.salesperson,
+            "due_date" => &mut self.due_date,
             _ => return None,
         })
     }
@@ -287,6 +322,8 @@ impl DraftInput {
             currency: doc.currency.clone().unwrap_or_default(),
             note: doc.note.clone().unwrap_or_default(),
             reason: doc.reason.clone().unwrap_or_default(),
+            salesperson: doc.salesperson.clone().unwrap_or_default(),
+            due_date: doc.due_date.map(|d| d.to_string()).unwrap_or_default(),
             lines: doc
                 .lines
                 .iter()
@@ -305,6 +342,9 @@ impl DraftInput {
                     lot: l.stock.lot.clone().unwrap_or_default(),
                     lot_expiry: l.stock.lot_expiry.map(|d| d.to_string()).unwrap_or_default(),
                     book_qty: dec(l.stock.book_qty),
+                    discount_pct: dec(l.trade.discount_pct),
+                    promised_date: l.trade.promised_date.map(|d| d.to_string()).unwrap_or_default(),
+                    settles: l.trade.settles.map(|i| i.to_string()).unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -315,20 +355,26 @@ impl DraftInput {
     pub fn parse(&self) -> Result<Draft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let doc_date = date("doc_date", &self.doc_date, &mut errors);
+        let due_date = date("due_date", &self.due_date, &mut errors);
         let mut lines = Vec::new();
         for (i, l) in self.lines.iter().enumerate() {
             let at = |f: &str| format!("lines[{i}].{f}");
             let quantity = decimal(&at("quantity"), &l.quantity, &mut errors);
-            if l.quantity.trim().is_empty() {
+            // A receipt line settling an invoice is an amount; its quantity is one.
+            let settling = !l.settles.trim().is_empty();
+            if l.quantity.trim().is_empty() && !settling {
                 errors.push(FieldError::new(at("quantity"), "field.required"));
             }
-            let source_line_id = text(&l.source_line_id).and_then(|s| {
-                s.parse::<i64>()
-                    .map_err(|_| {
-                        errors.push(FieldError::new(at("source_line_id"), "field.not_integer"))
-                    })
-                    .ok()
-            });
+            let quantity = quantity.or(settling.then_some(Decimal::ONE));
+            let mut id = |name: &str, value: &str| {
+                text(value).and_then(|s| {
+                    s.parse::<i64>()
+                        .map_err(|_| errors.push(FieldError::new(at(name), "field.not_integer")))
+                        .ok()
+                })
+            };
+            let source_line_id = id("source_line_id", &l.source_line_id);
+            let settles = id("settles", &l.settles);
             lines.push(DraftLine {
                 item: text(&l.item),
                 quantity: quantity.unwrap_or_default(),
@@ -346,6 +392,12 @@ impl DraftInput {
                     lot_expiry: date(&at("lot_expiry"), &l.lot_expiry, &mut errors),
                     book_qty: decimal(&at("book_qty"), &l.book_qty, &mut errors),
                 },
+                trade: TradeFields {
+                    discount_pct: decimal(&at("discount_pct"), &l.discount_pct, &mut errors),
+                    promised_date: date(&at("promised_date"), &l.promised_date, &mut errors),
+                    settles,
+                    ..TradeFields::default()
+                },
             });
         }
         if !errors.is_empty() {
@@ -357,6 +409,8 @@ impl DraftInput {
             currency: text(&self.currency),
             note: text(&self.note),
             reason: text(&self.reason),
+            salesperson: text(&self.salesperson),
+            due_date,
             lines,
         })
     }
@@ -434,7 +488,12 @@ pub fn reason(locale: &str, request: &ApprovalRequest) -> String {
             .collect(),
         _ => Vec::new(),
     };
-    let key = format!("approval_rule.{}", request.rule);
+    // A rule with several reasons names the one that applies in `kind`.
+    let kind = params.iter().find(|(k, _)| k == "kind").map(|(_, v)| v.as_str());
+    let specific = kind.map(|k| format!("approval_rule.{}.{k}", request.rule));
+    let key = specific
+        .filter(|k| i18n::has("en", k))
+        .unwrap_or_else(|| format!("approval_rule.{}", request.rule));
     if i18n::has(locale, &key) || i18n::has("en", &key) {
         return i18n::tr_with(locale, &key, &params);
     }

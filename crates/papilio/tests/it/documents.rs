@@ -45,6 +45,9 @@ fn registry() -> Registry {
         hooks: None,
         stock_fields: &[],
         needs_reason: false,
+        trade_fields: &[],
+        carries: true,
+        prepare: None,
     });
     docs.register(DocType {
         code: "test_shipment",
@@ -57,6 +60,9 @@ fn registry() -> Registry {
         hooks: None,
         stock_fields: &[],
         needs_reason: false,
+        trade_fields: &[],
+        carries: true,
+        prepare: None,
     });
     docs
 }

@@ -15,6 +15,7 @@ mod demo;
 mod documents;
 mod foundation;
 mod permissions;
+mod sales;
 mod stock;
 mod stock_analysis;
 mod stock_views;

@@ -23,6 +23,9 @@ fn registry() -> Registry {
         hooks: None,
         stock_fields: &[],
         needs_reason: false,
+        trade_fields: &[],
+        carries: true,
+        prepare: None,
     });
     docs
 }
