@@ -12,6 +12,7 @@
 //! today is listed by [`WORKLOADS`].
 
 pub mod measure;
+pub mod sales;
 pub mod stock;
 pub mod workloads;
 

@@ -10,6 +10,7 @@
 //! the stock document types so the ledger is real; `scale` N posts about N times as many.
 
 pub mod history;
+pub mod sales;
 
 use std::collections::BTreeMap;
 

@@ -275,6 +275,7 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
     out.extend(stock_analysis_routes());
     out.extend(count_routes());
     out.extend(sales_routes());
+    out.extend(sales_report_routes());
     out.push(inventory(
         "GET",
         "/api/v1/stock/lots",
@@ -469,4 +470,9 @@ fn sales_routes() -> Vec<RouteSpec> {
             .body(Body::Json("{version, credit_action: approve|block, overdue_days, cost_history_months, target_margin_pct}")),
         sales("GET", "/api/v1/sales/credit", REPORT_RESOURCE, Read, "Credit status per customer: limit, exposure, overdue days"),
     ]
+}
+
+/// Sales reports: execution tracking, receivables ageing, gross margin, targets.
+fn sales_report_routes() -> Vec<RouteSpec> {
+    Vec::new()
 }

@@ -147,6 +147,21 @@ fn area_links(
             href: "/stock/counts".to_owned(),
         });
     }
+    if area == "sales" {
+        for (resource, key, href) in [
+            ("sales_price", "sales.nav.price", "/sales/price"),
+            ("sales_report", "sales.nav.execution", "/sales/execution"),
+            ("sales_report", "sales.nav.receivables", "/sales/receivables"),
+            ("sales_report", "sales.nav.credit", "/sales/credit"),
+            ("sales_report", "sales.nav.margin", "/sales/margin"),
+            ("sales_report", "sales.nav.targets", "/sales/targets"),
+            ("sales_settings", "sales.nav.settings", "/sales/settings"),
+        ] {
+            if user.can(resource, area, Action::Read) {
+                links.push(NavLink { label: i18n::tr(locale, key), href: href.to_owned() });
+            }
+        }
+    }
     if area == "admin" {
         for (resource, href) in [
             ("user", "/admin/users"),

@@ -11,6 +11,7 @@ pub mod documents;
 pub mod lots;
 pub mod master;
 pub mod sales;
+pub mod sales_reports;
 pub mod stock;
 pub mod stock_analysis;
 pub mod transfer;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(counts::routes())
         .merge(lots::routes())
         .merge(sales::routes())
+        .merge(sales_reports::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))
 }

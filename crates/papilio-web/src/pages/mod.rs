@@ -4,6 +4,8 @@ pub mod admin;
 pub mod counts;
 pub mod documents;
 pub mod master;
+pub mod sales;
+pub mod sales_reports;
 pub mod stock;
 pub mod stock_analysis;
 pub mod transfer;
@@ -38,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .merge(stock::routes())
         .merge(stock_analysis::routes())
         .merge(counts::routes())
+        .merge(sales::routes())
+        .merge(sales_reports::routes())
 }
 
 /// The chrome for `user`, with the registered document types in the navigation.

@@ -16,6 +16,8 @@ mod documents;
 mod foundation;
 mod permissions;
 mod sales;
+mod sales_pages;
+mod sales_reports;
 mod stock;
 mod stock_analysis;
 mod stock_views;

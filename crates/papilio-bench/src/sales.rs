@@ -1,0 +1,1 @@
+//! W1 order-to-cash over HTTP (filled in by the bench work).

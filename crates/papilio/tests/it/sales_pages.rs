@@ -1,0 +1,1 @@
+//! Sales pages: price simulation, credit, settings, document views and prints.

@@ -1,0 +1,1 @@
+//! Sales reports: execution, ageing, margin, targets.
