@@ -707,54 +707,103 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors).into());
     }
-    let date = draft.doc_date.unwrap_or_default();
+    let id = db.write(|conn, _| Box::pin(create_in(conn, doc_type, draft, actor))).await?;
+    tracing::debug!(document.id = id, document.r#type = doc_type.code, "document created");
+    get(db, id).await
+}
+
+/// How far [`create_and_advance`] takes a new document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    /// Create and submit.
+    Submit,
+    /// Create, submit and approve when no approval request needs a role the actor lacks;
+    /// otherwise stop at submitted, in the approvers' inboxes.
+    Approve,
+}
+
+/// Creates a document and moves it on in the same transaction ("save and submit", "save and
+/// approve"): one commit instead of three, with the same rules, hooks, history and audit as
+/// the separate steps.
+pub async fn create_and_advance(
+    db: &Db,
+    doc_type: &DocType,
+    draft: &Draft,
+    actor: &Actor,
+    until: Advance,
+) -> Result<Document, StoreError> {
+    let errors = check_draft(draft, doc_type);
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors).into());
+    }
     let id = db
         .write(|conn, _| {
             Box::pin(async move {
-                let prepared = prepared(conn, doc_type, draft).await?;
-                let draft = &prepared;
-                check_draft_references(conn, draft, doc_type).await?;
-                let id = new_id();
-                let number = next_number(conn, doc_type, date).await?;
-                let now = now_text();
-                sqlx::query(
-                    "INSERT INTO documents (id, doc_type, number, state, version, doc_date, \
-                     partner, currency, note, created_by, created_at, updated_at, reason, \
-                     salesperson, due_date) \
-                     VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)",
-                )
-                .bind(id)
-                .bind(doc_type.code)
-                .bind(number.clone())
-                .bind(date.to_string())
-                .bind(draft.partner.clone())
-                .bind(draft.currency.clone())
-                .bind(draft.note.clone())
-                .bind(actor.user_id)
-                .bind(now)
-                .bind(draft.reason.clone())
-                .bind(draft.salesperson.clone())
-                .bind(draft.due_date.map(|d| d.to_string()))
-                .execute(&mut *conn)
-                .await?;
-                insert_lines(conn, doc_type, id, draft).await?;
-                let doc = load(conn, id).await?;
-                audit::record(
-                    conn,
-                    "document",
-                    id,
-                    "create",
-                    Some(actor.user_id),
-                    None,
-                    Some(document_json(&doc)),
-                )
-                .await?;
+                let id = create_in(conn, doc_type, draft, actor).await?;
+                transition_in(conn, doc_type, id, 1, DocAction::Submit, actor, None).await?;
+                if until == Advance::Approve {
+                    let open = open_requests(conn, id).await?;
+                    let can = open
+                        .iter()
+                        .all(|p| actor.roles.iter().any(|r| r == &p.role || r == "administrator"));
+                    if can {
+                        transition_in(conn, doc_type, id, 2, DocAction::Approve, actor, None)
+                            .await?;
+                    }
+                }
                 Ok(id)
             })
         })
         .await?;
-    tracing::debug!(document.id = id, document.r#type = doc_type.code, "document created");
     get(db, id).await
+}
+
+async fn create_in(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    draft: &Draft,
+    actor: &Actor,
+) -> Result<i64, StoreError> {
+    let date = draft.doc_date.unwrap_or_default();
+    let prepared = prepared(conn, doc_type, draft).await?;
+    let draft = &prepared;
+    check_draft_references(conn, draft, doc_type).await?;
+    let id = new_id();
+    let number = next_number(conn, doc_type, date).await?;
+    let now = now_text();
+    sqlx::query(
+        "INSERT INTO documents (id, doc_type, number, state, version, doc_date, \
+         partner, currency, note, created_by, created_at, updated_at, reason, \
+         salesperson, due_date) \
+         VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)",
+    )
+    .bind(id)
+    .bind(doc_type.code)
+    .bind(number.clone())
+    .bind(date.to_string())
+    .bind(draft.partner.clone())
+    .bind(draft.currency.clone())
+    .bind(draft.note.clone())
+    .bind(actor.user_id)
+    .bind(now)
+    .bind(draft.reason.clone())
+    .bind(draft.salesperson.clone())
+    .bind(draft.due_date.map(|d| d.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    insert_lines(conn, doc_type, id, draft).await?;
+    let doc = load(conn, id).await?;
+    audit::record(
+        conn,
+        "document",
+        id,
+        "create",
+        Some(actor.user_id),
+        None,
+        Some(document_json(&doc)),
+    )
+    .await?;
+    Ok(id)
 }
 
 /// Replaces header and lines of a draft that is still at `version`.
@@ -853,118 +902,7 @@ pub async fn transition(
     comment: Option<&str>,
 ) -> Result<Document, StoreError> {
     db.write(|conn, _| {
-        Box::pin(async move {
-            let doc = load(conn, id).await?;
-            if doc.doc_type != doc_type.code {
-                return Err(StoreError::not_found(doc_type.code, id));
-            }
-            if doc.version != version {
-                return Err(StoreError::Stale { entity: doc_type.code.into(), key: doc.number });
-            }
-            let to = document::transition(doc.state, action)?;
-            match action {
-                DocAction::Submit => raise_requests(conn, doc_type, &doc).await?,
-                DocAction::Approve => {
-                    let open = open_requests(conn, id).await?;
-                    let missing: Vec<PendingApproval> = open
-                        .into_iter()
-                        .filter(|p| {
-                            !actor.roles.iter().any(|r| r == &p.role || r == "administrator")
-                        })
-                        .collect();
-                    if let Some(first) = missing.first() {
-                        return Err(StoreError::Domain(DomainError::Invalid(vec![
-                            FieldError::new("state", "document.approval_role_required")
-                                .with("rule", &first.rule)
-                                .with("role", &first.role),
-                        ])));
-                    }
-                    decide_requests(conn, id, "approved", actor.user_id).await?;
-                    if let Some(hooks) = &doc_type.hooks {
-                        hooks.on_approve(conn, &doc).await?;
-                    }
-                }
-                DocAction::Reject | DocAction::Recall => {
-                    let status = if action == DocAction::Reject { "rejected" } else { "withdrawn" };
-                    decide_requests(conn, id, status, actor.user_id).await?;
-                }
-                DocAction::Unapprove => {
-                    // Locked before counting, so a push-down running now is either counted
-                    // or finds the document no longer approved.
-                    lock_document(conn, id).await?;
-                    if downstream_count(conn, id).await? > 0 {
-                        return Err(StoreError::InUse {
-                            entity: doc_type.code.into(),
-                            key: doc.number,
-                        });
-                    }
-                    if let Some(hooks) = &doc_type.hooks {
-                        hooks.on_unapprove(conn, &doc).await?;
-                    }
-                    // Back in submitted, the document waits for approval again, so the rules
-                    // speak again: approving it anew needs the roles a first approval needed.
-                    raise_requests(conn, doc_type, &doc).await?;
-                }
-                DocAction::Cancel => release_carries(conn, doc_type, &doc.lines).await?,
-                DocAction::Close => {
-                    if let Some(hooks) = &doc_type.hooks {
-                        hooks.on_close(conn, &doc).await?;
-                    }
-                }
-                DocAction::Reopen => {
-                    for rule in doc_type.rules.iter().filter(|r| r.checks_reopen()) {
-                        if let Some(params) = rule.check(conn, &doc).await? {
-                            return Err(StoreError::Domain(DomainError::Invalid(vec![
-                                FieldError::new("state", "document.reopen_refused")
-                                    .with("rule", rule.code())
-                                    .with("why", params),
-                            ])));
-                        }
-                    }
-                    if let Some(hooks) = &doc_type.hooks {
-                        hooks.on_reopen(conn, &doc).await?;
-                    }
-                }
-            }
-            let done = sqlx::query(
-                "UPDATE documents SET state = $1, version = version + 1, updated_at = $2 \
-                 WHERE id = $3 AND version = $4",
-            )
-            .bind(to.code())
-            .bind(now_text())
-            .bind(id)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Stale { entity: doc_type.code.into(), key: doc.number });
-            }
-            sqlx::query(
-                "INSERT INTO document_transitions \
-                 (id, document_id, from_state, action, to_state, user_id, at, comment) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(new_id())
-            .bind(id)
-            .bind(doc.state.code())
-            .bind(action.code())
-            .bind(to.code())
-            .bind(actor.user_id)
-            .bind(now_text())
-            .bind(comment.map(str::to_owned))
-            .execute(&mut *conn)
-            .await?;
-            audit::record(
-                conn,
-                "document",
-                id,
-                action.code(),
-                Some(actor.user_id),
-                Some(serde_json::json!({"state": doc.state.code()})),
-                Some(serde_json::json!({"state": to.code()})),
-            )
-            .await
-        })
+        Box::pin(transition_in(conn, doc_type, id, version, action, actor, comment))
     })
     .await?;
     tracing::info!(
@@ -974,6 +912,122 @@ pub async fn transition(
         "document moved"
     );
     get(db, id).await
+}
+
+async fn transition_in(
+    conn: &mut Conn,
+    doc_type: &DocType,
+    id: i64,
+    version: i64,
+    action: DocAction,
+    actor: &Actor,
+    comment: Option<&str>,
+) -> Result<(), StoreError> {
+    let doc = load(conn, id).await?;
+    if doc.doc_type != doc_type.code {
+        return Err(StoreError::not_found(doc_type.code, id));
+    }
+    if doc.version != version {
+        return Err(StoreError::Stale { entity: doc_type.code.into(), key: doc.number });
+    }
+    let to = document::transition(doc.state, action)?;
+    match action {
+        DocAction::Submit => raise_requests(conn, doc_type, &doc).await?,
+        DocAction::Approve => {
+            let open = open_requests(conn, id).await?;
+            let missing: Vec<PendingApproval> = open
+                .into_iter()
+                .filter(|p| !actor.roles.iter().any(|r| r == &p.role || r == "administrator"))
+                .collect();
+            if let Some(first) = missing.first() {
+                return Err(StoreError::Domain(DomainError::Invalid(vec![
+                    FieldError::new("state", "document.approval_role_required")
+                        .with("rule", &first.rule)
+                        .with("role", &first.role),
+                ])));
+            }
+            decide_requests(conn, id, "approved", actor.user_id).await?;
+            if let Some(hooks) = &doc_type.hooks {
+                hooks.on_approve(conn, &doc).await?;
+            }
+        }
+        DocAction::Reject | DocAction::Recall => {
+            let status = if action == DocAction::Reject { "rejected" } else { "withdrawn" };
+            decide_requests(conn, id, status, actor.user_id).await?;
+        }
+        DocAction::Unapprove => {
+            // Locked before counting, so a push-down running now is either counted
+            // or finds the document no longer approved.
+            lock_document(conn, id).await?;
+            if downstream_count(conn, id).await? > 0 {
+                return Err(StoreError::InUse { entity: doc_type.code.into(), key: doc.number });
+            }
+            if let Some(hooks) = &doc_type.hooks {
+                hooks.on_unapprove(conn, &doc).await?;
+            }
+            // Back in submitted, the document waits for approval again, so the rules
+            // speak again: approving it anew needs the roles a first approval needed.
+            raise_requests(conn, doc_type, &doc).await?;
+        }
+        DocAction::Cancel => release_carries(conn, doc_type, &doc.lines).await?,
+        DocAction::Close => {
+            if let Some(hooks) = &doc_type.hooks {
+                hooks.on_close(conn, &doc).await?;
+            }
+        }
+        DocAction::Reopen => {
+            for rule in doc_type.rules.iter().filter(|r| r.checks_reopen()) {
+                if let Some(params) = rule.check(conn, &doc).await? {
+                    return Err(StoreError::Domain(DomainError::Invalid(vec![
+                        FieldError::new("state", "document.reopen_refused")
+                            .with("rule", rule.code())
+                            .with("why", params),
+                    ])));
+                }
+            }
+            if let Some(hooks) = &doc_type.hooks {
+                hooks.on_reopen(conn, &doc).await?;
+            }
+        }
+    }
+    let done = sqlx::query(
+        "UPDATE documents SET state = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND version = $4",
+    )
+    .bind(to.code())
+    .bind(now_text())
+    .bind(id)
+    .bind(version)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Stale { entity: doc_type.code.into(), key: doc.number });
+    }
+    sqlx::query(
+        "INSERT INTO document_transitions \
+         (id, document_id, from_state, action, to_state, user_id, at, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(new_id())
+    .bind(id)
+    .bind(doc.state.code())
+    .bind(action.code())
+    .bind(to.code())
+    .bind(actor.user_id)
+    .bind(now_text())
+    .bind(comment.map(str::to_owned))
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        "document",
+        id,
+        action.code(),
+        Some(actor.user_id),
+        Some(serde_json::json!({"state": doc.state.code()})),
+        Some(serde_json::json!({"state": to.code()})),
+    )
+    .await
 }
 
 /// Runs the type's approval rules on `doc` and opens a request for each that objects.

@@ -560,7 +560,7 @@ impl DraftHook for SalesPrep {
                 qty: p.qty_base,
                 date,
                 order_amount,
-                manual_discount_pct: line.trade.discount_pct.filter(|_| line.unit_price.is_none()),
+                manual_discount_pct: None,
             };
             // The order amount at list prices, for order-amount discounts.
             let mut order_amount = Decimal::ZERO;
@@ -585,8 +585,16 @@ impl DraftHook for SalesPrep {
                 let mut explain = line.trade.explain.take().unwrap_or_else(|| json!({}));
                 if !inherited.get(i).copied().unwrap_or(false) {
                     let book = books.get(&item);
-                    let answer =
-                        book.map(|(e, d)| pricing::price(e, d, &request(line, p, order_amount)));
+                    let auto = request(line, p, order_amount);
+                    let mut answer = book.map(|(e, d)| pricing::price(e, d, &auto));
+                    // A typed discount different from what the policies give is manual.
+                    if let (Some((e, d)), Some(pct), None) =
+                        (book, line.trade.discount_pct, line.unit_price)
+                        && !matches!(&answer, Some(Ok(a)) if a.effective_discount_pct() == pct)
+                    {
+                        let manual = PriceRequest { manual_discount_pct: Some(pct), ..auto };
+                        answer = Some(pricing::price(e, d, &manual));
+                    }
                     match (answer, line.unit_price) {
                         (Some(Ok(a)), None) => {
                             line.unit_price =
@@ -597,17 +605,24 @@ impl DraftHook for SalesPrep {
                             explain["price"] = price_explain(&a);
                         }
                         (answer, Some(typed)) => {
-                            let list = match answer {
-                                Some(Ok(a)) => {
-                                    Some(round_to(a.list_price * p.factor, pricing::PRICE_PLACES))
-                                }
+                            let engine = match &answer {
+                                Some(Ok(a)) => Some((
+                                    round_to(a.list_price * p.factor, pricing::PRICE_PLACES),
+                                    round_to(a.net_price * p.factor, pricing::PRICE_PLACES),
+                                )),
                                 _ => None,
                             };
-                            line.trade.list_price = list;
-                            line.trade.discount_pct = list
+                            line.trade.list_price = engine.map(|(list, _)| list);
+                            line.trade.discount_pct = engine
+                                .map(|(list, _)| list)
                                 .filter(|l| *l > Decimal::ZERO)
                                 .map(|l| round_to((l - typed) * Decimal::ONE_HUNDRED / l, 4));
-                            explain["price"] = json!({"manual": true});
+                            // A typed price equal to the engine's is the engine's price (a
+                            // saved order sent back unchanged keeps its reason).
+                            explain["price"] = match (answer, engine) {
+                                (Some(Ok(a)), Some((_, net))) if net == typed => price_explain(&a),
+                                _ => json!({"manual": true}),
+                            };
                         }
                         (_, None) => {
                             errors.push(
@@ -1111,7 +1126,11 @@ impl ApprovalRule for CreditRule {
                     "kind": "overdue", "days": days, "allowed": allowed,
                 }),
             };
-            if settings.credit_action == "block" {
+            // Blocking refuses a submit or a reopen; a reverse approval, which cannot be
+            // refused for credit, sends the order back to an approver instead.
+            if settings.credit_action == "block"
+                && doc.state != papilio_core::document::DocState::Approved
+            {
                 let code = match first {
                     CreditBreach::OverLimit { .. } => "sales.credit_blocked_over_limit",
                     CreditBreach::Overdue { .. } => "sales.credit_blocked_overdue",
@@ -1385,6 +1404,10 @@ pub struct Simulation {
     pub policies: Vec<Considered>,
     /// The line amount in the currency.
     pub amount: Option<Decimal>,
+    /// The price entries themselves, in the order of `entries`.
+    pub price_entries: Vec<PriceEntry>,
+    /// The discount policies themselves, in the order of `policies`.
+    pub discount_policies: Vec<DiscountPolicy>,
 }
 
 /// What `customer` would pay for `qty` (base units) of `item` on `date`, and why.
@@ -1427,7 +1450,7 @@ pub async fn simulate(
     let answer = pricing::price(&entries, &policies, &request);
     let decimals = currency_places(&mut conn, &c.currency).await?;
     let amount = answer.as_ref().ok().map(|a| pricing::line_amount(qty, a.net_price, decimals));
-    let entries = entries
+    let considered_entries = entries
         .iter()
         .map(|e| Considered {
             code: e.code.clone(),
@@ -1441,7 +1464,7 @@ pub async fn simulate(
             ),
         })
         .collect();
-    let policies = policies
+    let considered_policies = policies
         .iter()
         .map(|p| Considered {
             code: p.code.clone(),
@@ -1453,7 +1476,15 @@ pub async fn simulate(
             },
         })
         .collect();
-    Ok(Simulation { answer, request, entries, policies, amount })
+    Ok(Simulation {
+        answer,
+        request,
+        entries: considered_entries,
+        policies: considered_policies,
+        amount,
+        price_entries: entries,
+        discount_policies: policies,
+    })
 }
 
 async fn currency_places(conn: &mut Conn, code: &str) -> Result<u32, StoreError> {
@@ -1511,4 +1542,94 @@ impl CustomerFacts {
     fn limit_or_exposure(&self, e: &Exposure) -> bool {
         self.credit_limit.is_some() || !e.total().is_zero()
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the sales pages look up
+
+/// A receivable (an approved invoice or credit note) and what is still open of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInvoice {
+    /// The invoice's or credit note's document id.
+    pub document_id: i64,
+    /// `sales_invoice` or `sales_credit_note`.
+    pub doc_type: String,
+    /// Its number.
+    pub number: String,
+    /// Its date.
+    pub doc_date: Option<NaiveDate>,
+    /// When it is due.
+    pub due_date: Option<NaiveDate>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// Its amount (negative for a credit note).
+    pub amount: Decimal,
+    /// What is still open (negative for a credit note, zero once settled).
+    pub open_amount: Decimal,
+}
+
+fn open_invoice_row(r: &AnyRow) -> Result<OpenInvoice, StoreError> {
+    Ok(OpenInvoice {
+        document_id: r.try_get("document_id")?,
+        doc_type: r.try_get("doc_type")?,
+        number: r.try_get("number")?,
+        doc_date: date_of(r, "doc_date")?,
+        due_date: date_of(r, "due_date")?,
+        currency: r.try_get("currency")?,
+        amount: from_scaled(r.try_get("amount")?),
+        open_amount: from_scaled(r.try_get("open_amount")?),
+    })
+}
+
+/// The receivables of `customer` still open (invoices and credit notes), oldest due first:
+/// what a receipt can settle.
+pub async fn open_invoices(db: &Db, customer: &str) -> Result<Vec<OpenInvoice>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT o.document_id, d.doc_type, d.number, o.doc_date, o.due_date, o.currency, \
+         o.amount, o.open_amount FROM open_items o JOIN documents d ON d.id = o.document_id \
+         WHERE o.side = 'receivable' AND o.partner = $1 AND o.open_amount <> 0 \
+         ORDER BY o.due_date, d.number",
+    )
+    .bind(customer.to_owned())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(open_invoice_row).collect()
+}
+
+/// The receivable document `document_id` opened, settled or not; `None` when it opened none.
+pub async fn open_item(db: &Db, document_id: i64) -> Result<Option<OpenInvoice>, StoreError> {
+    let row = sqlx::query(
+        "SELECT o.document_id, d.doc_type, d.number, o.doc_date, o.due_date, o.currency, \
+         o.amount, o.open_amount FROM open_items o JOIN documents d ON d.id = o.document_id \
+         WHERE o.document_id = $1 AND o.side = 'receivable'",
+    )
+    .bind(document_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(open_invoice_row).transpose()
+}
+
+/// How much live (not cancelled) documents of type `doc_type` link to each line of document
+/// `source_id`, by source line id: what returns took back of a delivery, for instance, which
+/// they do without carrying it.
+pub async fn linked_quantities(
+    db: &Db,
+    doc_type: &str,
+    source_id: i64,
+) -> Result<HashMap<i64, Decimal>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT l.source_line_id, CAST(SUM(l.quantity) AS BIGINT) AS q FROM document_lines l \
+         JOIN documents d ON d.id = l.document_id JOIN document_lines s ON s.id = l.source_line_id \
+         WHERE s.document_id = $1 AND d.doc_type = $2 AND d.state <> 'cancelled' \
+         GROUP BY l.source_line_id",
+    )
+    .bind(source_id)
+    .bind(doc_type.to_owned())
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        out.insert(r.try_get::<i64, _>("source_line_id")?, from_scaled(r.try_get("q")?));
+    }
+    Ok(out)
 }

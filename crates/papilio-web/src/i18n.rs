@@ -67,3 +67,73 @@ pub fn field_error(locale: &str, kind: &str, e: &FieldError) -> String {
 pub fn rule_text(locale: &str, e: &FieldError) -> String {
     tr_with(locale, &format!("rule.{}", e.rule), &e.params)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn keys_of_flat_file(name: &str) -> BTreeSet<String> {
+        let path = format!("{}/locales/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("_version") && l.contains(':'))
+            .map(|l| l.split(':').next().unwrap().trim().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn both_languages_have_every_message() {
+        // The two flat catalogues hold the same keys.
+        assert_eq!(keys_of_flat_file("en.yml"), keys_of_flat_file("zh-CN.yml"));
+        // Each "_version: 2" file gives every key in both languages.
+        let dir = format!("{}/locales", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if !text.starts_with("_version: 2") {
+                continue;
+            }
+            let mut key: Option<String> = None;
+            let mut langs: BTreeSet<String> = BTreeSet::new();
+            let mut check = |key: &Option<String>, langs: &BTreeSet<String>| {
+                if let Some(k) = key {
+                    let want: BTreeSet<String> = ["en", "zh-CN"].map(String::from).into();
+                    assert_eq!(langs, &want, "{} in {}", k, path.display());
+                }
+            };
+            for line in text.lines().skip(1) {
+                if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                    continue;
+                }
+                if let Some(lang) = line.strip_prefix("  ") {
+                    langs.insert(lang.split(':').next().unwrap().trim().to_owned());
+                } else {
+                    check(&key, &langs);
+                    key = Some(line.trim_end_matches(':').to_owned());
+                    langs.clear();
+                }
+            }
+            check(&key, &langs);
+        }
+    }
+
+    #[test]
+    fn every_master_field_has_a_label_in_both_languages() {
+        for def in papilio_core::entities::ALL {
+            for locale in ["en", "zh-CN"] {
+                assert!(
+                    super::has(locale, &format!("entity.{}", def.kind)),
+                    "entity.{} {locale}",
+                    def.kind
+                );
+                for f in def.fields {
+                    assert!(
+                        super::has(locale, &format!("field.{}", f.name)),
+                        "field.{} {locale}",
+                        f.name
+                    );
+                }
+            }
+        }
+    }
+}

@@ -227,20 +227,44 @@ async fn list(
     .into_response())
 }
 
+/// Creates a draft; with `?then=submit` or `?then=approve` it also submits (and approves, when
+/// no approval request needs a role the caller lacks) in the same transaction.
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(code): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let t = doc_type(&state, &code)?;
     require(&user, &t, Action::Create)?;
+    let then = match params.iter().find(|(k, _)| k == "then").map(|(_, v)| v.as_str()) {
+        None | Some("") => None,
+        Some("submit") => Some(documents::Advance::Submit),
+        Some("approve") => Some(documents::Advance::Approve),
+        Some(_) => {
+            return Err(AppError::Invalid(vec![
+                FieldError::new("then", "field.not_choice").with("options", "submit, approve"),
+            ]));
+        }
+    };
+    if then.is_some() {
+        require(&user, &t, Action::Submit)?;
+    }
+    if then == Some(documents::Advance::Approve) {
+        require(&user, &t, Action::Approve)?;
+    }
     let map = json_object(&headers, &body)?;
     check_members(&t, &map)?;
     let draft = parse_draft(map)?;
 
-    let doc = documents::create(&state.db, &t, &draft, &user.actor()).await?;
+    let doc = match then {
+        None => documents::create(&state.db, &t, &draft, &user.actor()).await?,
+        Some(until) => {
+            documents::create_and_advance(&state.db, &t, &draft, &user.actor(), until).await?
+        }
+    };
     Ok((StatusCode::CREATED, axum::Json(document_json(&user, &t, &doc))).into_response())
 }
 
