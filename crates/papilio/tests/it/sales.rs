@@ -260,3 +260,57 @@ async fn reopening_over_the_limit_goes_nowhere_in_approval_mode() {
     let inbox = admin.get("/api/v1/inbox").await.text();
     assert!(inbox.contains("sales.credit") || inbox.contains("[]"), "{inbox}");
 }
+
+#[tokio::test]
+async fn a_resaved_order_keeps_its_reason_and_a_typed_discount_is_manual() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    sales_master_data(&admin).await;
+    let order = create(&admin, "sales_order", json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [
+        {"item": "FAN-100", "quantity": "10", "unit": "PCS"},
+        {"item": "FAN-100", "quantity": "5", "unit": "PCS", "discount_pct": "10"},
+    ]}))
+    .await;
+    // Typed 10 % replaces the dealer policy: 190 × 0.9 = 171.
+    assert_eq!(dec(&order["lines"][1]["unit_price"]), Decimal::from(171));
+    assert_eq!(order["lines"][1]["explain"]["price"]["discount"], "manual");
+    // Saved again as it was read: the engine's price keeps the engine's reason.
+    let lines: Vec<Value> = order["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| json!({"item": l["item"], "quantity": l["quantity"], "unit": l["unit"], "unit_price": l["unit_price"], "discount_pct": l["discount_pct"], "warehouse": l["warehouse"]}))
+        .collect();
+    let path = format!("/api/v1/documents/sales_order/{}", order["id"].as_str().unwrap());
+    let saved = admin.put(&path, &json!({"version": order["version"], "doc_date": "2026-11-02", "partner": "C001", "lines": lines})).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text());
+    let saved = saved.json();
+    assert_eq!(saved["lines"][0]["explain"]["price"]["policy"], "DEALER5");
+    assert_eq!(dec(&saved["lines"][0]["unit_price"]), Decimal::new(1805, 1));
+    // A quantity over the item's line limit is refused with the field named.
+    patch_by_code(&admin, "item", "FAN-100", json!({"max_order_qty": "500"})).await;
+    let r = admin.post("/api/v1/documents/sales_order", &json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [{"item": "FAN-100", "quantity": "501", "unit": "PCS"}]})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "lines[0].quantity");
+}
+
+#[tokio::test]
+async fn save_and_approve_in_one_step_stops_where_an_approver_is_needed() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    sales_master_data(&admin).await;
+    let order = admin.post("/api/v1/documents/sales_order?then=approve", &json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [{"item": "FAN-100", "quantity": "3", "unit": "PCS"}]})).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text());
+    let order = order.json();
+    assert_eq!(order["state"], "approved");
+    let delivery = admin.post("/api/v1/documents/sales_delivery?then=approve", &json!({"doc_date": "2026-11-03", "partner": "C001", "lines": [{"source_line_id": order["lines"][0]["id"], "quantity": "3", "unit": "PCS"}]})).await;
+    assert_eq!(delivery.json()["state"], "approved", "{}", delivery.text());
+    // A sales manager's approval is needed under the floor: the order waits, submitted.
+    let manager = app.client("zhao", &["sales_manager"]).await;
+    let seller = app.client("li", &["salesperson", "sales_manager"]).await;
+    drop(manager);
+    let below = seller.post("/api/v1/documents/sales_order?then=submit", &json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [{"item": "FAN-100", "quantity": "1", "unit": "PCS", "unit_price": "100"}]})).await;
+    assert_eq!(below.json()["state"], "submitted", "{}", below.text());
+    let bad = admin.post("/api/v1/documents/sales_order?then=post", &json!({})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text());
+}
