@@ -11,6 +11,7 @@
 //! procure-to-pay, W3 MRP, W4 stock balances, W5 mixed API load, W6 costing close). What runs
 //! today is listed by [`WORKLOADS`].
 
+pub mod engineering;
 pub mod measure;
 pub mod sales;
 pub mod stock;

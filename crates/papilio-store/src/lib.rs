@@ -16,6 +16,7 @@ pub mod bulk;
 pub mod company;
 pub mod counts;
 pub mod db;
+pub mod engineering;
 pub mod documents;
 pub mod error;
 pub mod idempotency;

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod counts;
 pub mod documents;
+pub mod engineering;
 pub mod lots;
 pub mod master;
 pub mod sales;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(counts::routes())
         .merge(lots::routes())
         .merge(sales::routes())
+        .merge(engineering::routes())
         .merge(sales_reports::routes())
         .route_layer(middleware::from_fn(idempotent));
     Router::new().nest("/api/v1", v1).route("/api/openapi.json", get(openapi))

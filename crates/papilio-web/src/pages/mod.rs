@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod counts;
 pub mod documents;
+pub mod engineering;
 pub mod master;
 pub mod sales;
 pub mod sales_reports;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(stock_analysis::routes())
         .merge(counts::routes())
         .merge(sales::routes())
+        .merge(engineering::routes())
         .merge(sales_reports::routes())
 }
 

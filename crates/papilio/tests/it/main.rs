@@ -13,6 +13,7 @@ mod browser;
 mod counts;
 mod demo;
 mod documents;
+mod engineering;
 mod foundation;
 mod permissions;
 mod sales;

@@ -1,0 +1,1 @@
+//! Engineering data: BOMs, routings, ECOs, explosion, where-used and cost roll-up.
