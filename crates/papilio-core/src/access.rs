@@ -153,9 +153,26 @@ pub const BUILTIN_ROLES: &[RoleDef] = &[
             ("area:insight", READ),
         ],
     },
+    // A salesperson works on customers and on the documents from quotation to receipt, and
+    // reads price lists, policies, targets, reports and settings: what the company charges
+    // and allows is the sales manager's to change.
     RoleDef {
         code: "salesperson",
-        grants: &[("area:sales", WORK), ("area:inventory", READ), ("area:engineering", READ)],
+        grants: &[
+            ("area:sales", READ),
+            ("customer", WORK),
+            ("customer_contact", WORK),
+            ("customer_address", WORK),
+            ("sales_quotation", WORK),
+            ("sales_order", WORK),
+            ("sales_delivery", WORK),
+            ("sales_return", WORK),
+            ("sales_invoice", WORK),
+            ("sales_credit_note", WORK),
+            ("customer_receipt", WORK),
+            ("area:inventory", READ),
+            ("area:engineering", READ),
+        ],
     },
     RoleDef {
         code: "planning_manager",

@@ -178,6 +178,11 @@ async fn check_unique(
     let code_key: &[&str] = &["code"];
     let keys = def.has_code().then_some(code_key).into_iter().chain(def.unique.iter().copied());
     for key in keys {
+        // A key left wholly empty identifies nothing (two employees without a user are not
+        // duplicates); a partly empty one still does (two global conversions of one pair).
+        if key.iter().all(|name| matches!(values.get(name), Some(Value::Null) | None)) {
+            continue;
+        }
         let mut sql = format!("SELECT id FROM {} WHERE ", def.table);
         let mut binds = Vec::new();
         for (i, name) in key.iter().enumerate() {

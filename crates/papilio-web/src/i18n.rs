@@ -95,7 +95,7 @@ mod tests {
             }
             let mut key: Option<String> = None;
             let mut langs: BTreeSet<String> = BTreeSet::new();
-            let mut check = |key: &Option<String>, langs: &BTreeSet<String>| {
+            let check = |key: &Option<String>, langs: &BTreeSet<String>| {
                 if let Some(k) = key {
                     let want: BTreeSet<String> = ["en", "zh-CN"].map(String::from).into();
                     assert_eq!(langs, &want, "{} in {}", k, path.display());

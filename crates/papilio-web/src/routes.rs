@@ -150,7 +150,11 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
         );
         out.push(
             RouteSpec::new("POST", base.clone(), r, a, Create)
-                .summary(format!("Create a {} draft", t.code))
+                .summary(format!(
+                    "Create a {} draft (query then=submit|approve: also submit, and approve \
+                     when no approval is needed, in the same transaction)",
+                    t.code
+                ))
                 .body(Body::Draft),
         );
         out.push(
@@ -276,6 +280,7 @@ pub fn api_routes(docs: &Registry) -> Vec<RouteSpec> {
     out.extend(count_routes());
     out.extend(sales_routes());
     out.extend(sales_report_routes());
+    out.extend(engineering_routes());
     out.push(inventory(
         "GET",
         "/api/v1/stock/lots",
@@ -474,5 +479,46 @@ fn sales_routes() -> Vec<RouteSpec> {
 
 /// Sales reports: execution tracking, receivables ageing, gross margin, targets.
 fn sales_report_routes() -> Vec<RouteSpec> {
+    use crate::api::sales::REPORT_RESOURCE;
+    use Action::*;
+    vec![
+        sales(
+            "GET",
+            "/api/v1/sales/execution",
+            REPORT_RESOURCE,
+            Read,
+            "Order execution per sales order line: ordered, delivered, invoiced, paid, backlog, \
+             late, with the document flow (query: customer, salesperson, item, order, from, to, \
+             status = all|open|late|delivered|invoiced|paid|closed, as_of)",
+        ),
+        sales(
+            "GET",
+            "/api/v1/sales/receivables",
+            REPORT_RESOURCE,
+            Read,
+            "Receivables ageing per customer in five buckets, with the open items \
+             (query: customer, salesperson, as_of)",
+        ),
+        sales(
+            "GET",
+            "/api/v1/sales/margin",
+            REPORT_RESOURCE,
+            Read,
+            "Gross margin of deliveries less returns from the ledger cost (query: \
+             by = order|customer|item|salesperson|month, from, to, customer, salesperson, item)",
+        ),
+        sales(
+            "GET",
+            "/api/v1/sales/targets",
+            REPORT_RESOURCE,
+            Read,
+            "Sales targets against invoiced sales per salesperson, team and month, and the \
+             monthly plan (query: year)",
+        ),
+    ]
+}
+
+/// Engineering: BOMs, work centres, routings, ECOs, explosion, where-used, cost roll-up.
+fn engineering_routes() -> Vec<RouteSpec> {
     Vec::new()
 }

@@ -154,6 +154,13 @@ pub struct LineInput {
     pub promised_date: String,
     /// Id of the invoice a receipt line settles.
     pub settles: String,
+    /// The unit price the form was filled with by the pricing or a source line, not typed:
+    /// posted back unchanged it means "price it again" (see [`DraftInput::parse`]).
+    pub auto_price: String,
+    /// The discount the form was filled with by the pricing, not typed.
+    pub auto_discount: String,
+    /// The promised date the form was filled with by the promise, not typed.
+    pub auto_promised: String,
 }
 
 /// The members a line takes, in form-column order; the stock members only on the document
@@ -248,6 +255,29 @@ impl LineInput {
         }
     }
 
+    /// The derived value a form filled member `name` with (posted back as
+    /// `lines[i].auto_<name>`), if it is one of those.
+    pub fn auto_mut(&mut self, name: &str) -> Option<&mut String> {
+        Some(match name {
+            "auto_unit_price" => &mut self.auto_price,
+            "auto_discount_pct" => &mut self.auto_discount,
+            "auto_promised_date" => &mut self.auto_promised,
+            _ => return None,
+        })
+    }
+
+    /// The derived values as (hidden input member, value), for the form to post back.
+    pub fn autos(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("auto_unit_price", self.auto_price.as_str()),
+            ("auto_discount_pct", self.auto_discount.as_str()),
+            ("auto_promised_date", self.auto_promised.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+    }
+
     /// Whether the row was left empty (a form's spare rows).
     pub fn is_blank(&self) -> bool {
         LINE_FIELDS.iter().all(|f| self.field(f).trim().is_empty())
@@ -288,6 +318,16 @@ fn date(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<NaiveD
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .map_err(|_| errors.push(FieldError::new(field, "field.not_date")))
         .ok()
+}
+
+/// Whether a posted `value` is the derived `auto` value it was filled with: the same text, or
+/// the same number written differently (`180.50` for `180.5`).
+fn same_value(value: &str, auto: &str) -> bool {
+    let (v, a) = (value.trim(), auto.trim());
+    if a.is_empty() {
+        return false;
+    }
+    v == a || matches!((Decimal::from_str(v), Decimal::from_str(a)), (Ok(x), Ok(y)) if x == y)
 }
 
 fn decimal(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
@@ -345,9 +385,43 @@ impl DraftInput {
                     discount_pct: dec(l.trade.discount_pct),
                     promised_date: l.trade.promised_date.map(|d| d.to_string()).unwrap_or_default(),
                     settles: l.trade.settles.map(|i| i.to_string()).unwrap_or_default(),
+                    ..LineInput::default()
                 })
                 .collect(),
         }
+    }
+
+    /// The input that shows priced document `doc` for editing: what the pricing, a source
+    /// line or the promise derived is marked as such, so that saving it unchanged derives it
+    /// again (a new quantity gets its own price) while a value typed over it is kept.
+    pub fn for_editing(doc: &Document) -> Self {
+        let mut input = Self::from_document(doc);
+        for (li, l) in input.lines.iter_mut().zip(&doc.lines) {
+            let explain = l.trade.explain.as_ref();
+            let price = explain.and_then(|e| e.get("price"));
+            let manual_price = price.and_then(|p| p.get("manual")).is_some_and(|m| m == true);
+            let manual_discount =
+                price.and_then(|p| p.get("discount")).is_some_and(|d| d == "manual");
+            // A line that inherited its price says where from (an order) or kept the list price
+            // with it (a delivery or invoice); a price typed over the source's does neither.
+            let inherited = l.source_line_id.is_some()
+                && match price {
+                    Some(p) => p.get("from").is_some(),
+                    None => l.trade.list_price.is_some(),
+                };
+            if (price.is_some() && !manual_price) || inherited {
+                li.auto_price = li.unit_price.clone();
+            }
+            if !manual_discount {
+                li.auto_discount = li.discount_pct.clone();
+            }
+            let promised =
+                explain.and_then(|e| e.pointer("/promise/date")).and_then(|d| d.as_str());
+            if promised.is_some_and(|d| d == li.promised_date) {
+                li.auto_promised = li.promised_date.clone();
+            }
+        }
+        input
     }
 
     /// Parses the text into a draft, or names every field that is not a date, number or id.
@@ -375,11 +449,18 @@ impl DraftInput {
             };
             let source_line_id = id("source_line_id", &l.source_line_id);
             let settles = id("settles", &l.settles);
+            // A derived value posted back unchanged is derived again, not taken as typed.
+            let typed = |value: &str, auto: &str| -> String {
+                if same_value(value, auto) { String::new() } else { value.to_owned() }
+            };
+            let unit_price = typed(&l.unit_price, &l.auto_price);
+            let discount_pct = typed(&l.discount_pct, &l.auto_discount);
+            let promised_date = typed(&l.promised_date, &l.auto_promised);
             lines.push(DraftLine {
                 item: text(&l.item),
                 quantity: quantity.unwrap_or_default(),
                 unit: text(&l.unit),
-                unit_price: decimal(&at("unit_price"), &l.unit_price, &mut errors),
+                unit_price: decimal(&at("unit_price"), &unit_price, &mut errors),
                 warehouse: text(&l.warehouse),
                 due_date: date(&at("due_date"), &l.due_date, &mut errors),
                 note: text(&l.note),
@@ -393,8 +474,8 @@ impl DraftInput {
                     book_qty: decimal(&at("book_qty"), &l.book_qty, &mut errors),
                 },
                 trade: TradeFields {
-                    discount_pct: decimal(&at("discount_pct"), &l.discount_pct, &mut errors),
-                    promised_date: date(&at("promised_date"), &l.promised_date, &mut errors),
+                    discount_pct: decimal(&at("discount_pct"), &discount_pct, &mut errors),
+                    promised_date: date(&at("promised_date"), &promised_date, &mut errors),
                     settles,
                     ..TradeFields::default()
                 },
@@ -431,10 +512,13 @@ impl DraftInput {
                 _ => {
                     if let Some(slot) = input.field_mut(&key) {
                         *slot = value;
-                    } else if let Some((i, field)) = line_key(&key)
-                        && let Some(slot) = rows.entry(i).or_default().field_mut(field)
-                    {
-                        *slot = value;
+                    } else if let Some((i, field)) = line_key(&key) {
+                        let row = rows.entry(i).or_default();
+                        if let Some(slot) = row.field_mut(field) {
+                            *slot = value;
+                        } else if let Some(slot) = row.auto_mut(field) {
+                            *slot = value;
+                        }
                     }
                 }
             }
@@ -716,6 +800,48 @@ pub struct LineRow {
     pub book_qty: String,
     /// Counted minus book quantity, on a count line.
     pub difference: String,
+    /// Sales and invoice lines: what the price came from, the promise, cost and margin.
+    pub trade: TradeLine,
+    /// The invoice or credit note a receipt line settles, linked where readable.
+    pub settles: Option<NavLink>,
+}
+
+/// The trade members of a line as shown.
+#[derive(Debug, Clone, Default)]
+pub struct TradeLine {
+    /// List price per line unit.
+    pub list_price: String,
+    /// Discount, percent.
+    pub discount_pct: String,
+    /// Promised date.
+    pub promised_date: String,
+    /// Expected unit cost.
+    pub est_unit_cost: String,
+    /// Where the expected cost comes from, translated.
+    pub cost_basis: String,
+    /// Expected margin, percent.
+    pub margin_pct: String,
+    /// Whether the margin is under the company's target.
+    pub under_target: bool,
+    /// Why this price (and this promise), translated.
+    pub why: String,
+}
+
+/// What a quotation's or order's lines add up to.
+#[derive(Debug, Clone, Default)]
+pub struct TradeTotals {
+    /// Sum of line amounts.
+    pub amount: String,
+    /// Sum of quantity × expected unit cost.
+    pub cost: String,
+    /// Amount less cost.
+    pub margin: String,
+    /// Margin as a share of the amount, percent.
+    pub margin_pct: String,
+    /// Whether that is under the target.
+    pub under_target: bool,
+    /// The target margin, percent.
+    pub target_pct: String,
 }
 
 /// A button for one action.
@@ -803,6 +929,16 @@ pub struct DocViewPage {
     pub error: Option<String>,
     /// The stock line fields this type shows, in column order.
     pub stock_fields: Vec<String>,
+    /// Whether lines show how they were priced, promised and costed (quotations, orders).
+    pub trade: bool,
+    /// Whether lines show list price and discount (priced sales documents).
+    pub priced: bool,
+    /// Whether lines settle invoices (receipts) instead of carrying items.
+    pub receipt: bool,
+    /// Expected cost and margin of a quotation or order.
+    pub totals: Option<TradeTotals>,
+    /// Link to the print layout, where the type has one.
+    pub print: Option<String>,
 }
 
 impl DocViewPage {
@@ -812,9 +948,17 @@ impl DocViewPage {
     }
 
     /// Columns after the amount: warehouse, the stock fields (a count adds its difference),
-    /// due date, carried, open, source and note.
+    /// promised date, expected cost and margin on quotations and orders, due date, carried,
+    /// open, source and note.
     pub fn trailing_columns(&self) -> usize {
-        6 + self.stock_fields.len() + usize::from(self.shows("book_qty"))
+        6 + self.stock_fields.len()
+            + usize::from(self.shows("book_qty"))
+            + 3 * usize::from(self.trade)
+    }
+
+    /// Columns before the amount: number, item, quantity, unit, (list price, discount), price.
+    pub fn leading_columns(&self) -> usize {
+        5 + 2 * usize::from(self.priced)
     }
 }
 
@@ -884,6 +1028,35 @@ async fn view_page(
             (src.line_id, link)
         })
         .collect();
+    let trade = takes_line_field(t, "discount_pct");
+    let receipt = takes_line_field(t, "settles");
+    let priced = trade || doc.lines.iter().any(|l| l.trade.list_price.is_some());
+    let target_margin = if trade {
+        Some(papilio_store::sales::settings(&state.db).await?.target_margin_pct)
+    } else {
+        None
+    };
+    // The invoices a receipt settles, each by its number, linked where the viewer may read it.
+    let mut settled: BTreeMap<i64, NavLink> = BTreeMap::new();
+    for id in doc.lines.iter().filter_map(|l| l.trade.settles) {
+        if settled.contains_key(&id) {
+            continue;
+        }
+        let link = match papilio_store::sales::open_item(&state.db, id).await? {
+            Some(o) => {
+                let readable = state
+                    .docs
+                    .get(&o.doc_type)
+                    .is_some_and(|st| user.can(st.code, st.area, Action::Read));
+                NavLink {
+                    href: if readable { format!("/d/{}/{id}", o.doc_type) } else { String::new() },
+                    label: o.number,
+                }
+            }
+            None => NavLink { label: format!("#{id}"), href: String::new() },
+        };
+        settled.insert(id, link);
+    }
     let suggested = putaway(state, t, &doc).await?;
     let suggestion = |item: &Option<String>, wh: &Option<String>, given: &Option<String>| {
         let (Some(i), Some(w), None) = (item, wh, given) else { return String::new() };
@@ -918,8 +1091,11 @@ async fn view_page(
             open: l.open_qty().normalize().to_string(),
             note: l.note.clone().unwrap_or_default(),
             source: sources.get(&l.id).cloned(),
+            trade: if priced { trade_line(&locale, l) } else { TradeLine::default() },
+            settles: l.trade.settles.and_then(|id| settled.get(&id).cloned()),
         })
         .collect();
+    let totals = target_margin.map(|target| trade_totals(&doc, target));
     let field = |name: &str, value: String| HeaderValue {
         label: i18n::field_label(&locale, t.code, name),
         value,
@@ -932,6 +1108,28 @@ async fn view_page(
     ];
     if t.needs_reason || doc.reason.is_some() {
         header.push(field("reason", doc.reason.clone().unwrap_or_default()));
+    }
+    if let Some(person) = &doc.salesperson {
+        header.push(field("salesperson", person.clone()));
+    }
+    if let Some(due) = doc.due_date {
+        // On a sales document the header's due date is when payment falls due.
+        header.push(HeaderValue {
+            label: i18n::tr(&locale, "sales_page.payment_due"),
+            value: due.to_string(),
+        });
+    }
+    // What is still open of an invoice or credit note.
+    let open_item = if t.partner == Some("customer") && !receipt {
+        papilio_store::sales::open_item(&state.db, doc.id).await?
+    } else {
+        None
+    };
+    if let Some(o) = &open_item {
+        header.push(HeaderValue {
+            label: i18n::tr(&locale, "sales_page.open_amount"),
+            value: crate::pages::sales::money(o.open_amount),
+        });
     }
     header.extend([
         HeaderValue { label: i18n::tr(&locale, "doc.created_by"), value: doc.created_by.clone() },
@@ -947,18 +1145,23 @@ async fn view_page(
         })
         .collect();
     let open = doc.lines.iter().any(|l| l.open_qty() > Decimal::ZERO);
-    let push_down = if doc.state == DocState::Approved && open {
+    let owed = open_item.as_ref().is_some_and(|o| !o.open_amount.is_zero());
+    // Targets that carry need something open; a return links without carrying; a receipt
+    // settles what is owed.
+    let push_down = if doc.state == DocState::Approved {
         state
             .docs
             .iter()
-            .filter(|target| target.sources.contains(&t.code))
+            .filter(|target| {
+                if takes_line_field(target, "settles") {
+                    owed
+                } else {
+                    target.sources.contains(&t.code) && (open || !target.carries)
+                }
+            })
             .filter(|target| user.can(target.code, target.area, Action::Create))
             .map(|target| NavLink {
-                label: i18n::tr_with(
-                    &locale,
-                    "doc.push_down",
-                    &[("target".into(), i18n::entity_label(&locale, target.code))],
-                ),
+                label: push_down_label(&locale, target.code),
                 href: format!("/d/{}/new?from={}", target.code, doc.id),
             })
             .collect()
@@ -1011,7 +1214,72 @@ async fn view_page(
             .filter(|f| t.stock_fields.contains(f))
             .map(|f| (*f).to_owned())
             .collect(),
+        trade,
+        priced,
+        receipt,
+        totals,
+        print: crate::pages::sales::PRINTABLE
+            .contains(&t.code)
+            .then(|| format!("/d/{}/{}/print", t.code, doc.id)),
     })
+}
+
+/// The label of the button that pushes a document down into `target`: the sales verb where
+/// the catalogue has one ("Deliver", "Invoice"), else "Push down to <type>".
+fn push_down_label(locale: &str, target: &str) -> String {
+    let key = format!("sales_page.push.{target}");
+    if i18n::has("en", &key) {
+        return i18n::tr(locale, &key);
+    }
+    i18n::tr_with(locale, "doc.push_down", &[("target".into(), i18n::entity_label(locale, target))])
+}
+
+/// A priced line's trade members as shown, with the reason for its price.
+fn trade_line(locale: &str, l: &papilio_store::documents::Line) -> TradeLine {
+    let explain = l.trade.explain.as_ref();
+    let margin = explain
+        .and_then(|e| e.get("margin_pct"))
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+        .or_else(|| {
+            let (price, cost) = (l.unit_price?, l.trade.est_unit_cost?);
+            papilio_core::sales::margin(price, cost).1.map(|m| m.normalize().to_string())
+        })
+        .unwrap_or_default();
+    TradeLine {
+        list_price: dec_text(l.trade.list_price),
+        discount_pct: dec_text(l.trade.discount_pct),
+        promised_date: l.trade.promised_date.map(|d| d.to_string()).unwrap_or_default(),
+        est_unit_cost: dec_text(l.trade.est_unit_cost),
+        cost_basis: l
+            .trade
+            .cost_basis
+            .as_deref()
+            .map(|b| i18n::tr(locale, &format!("sales_page.cost_basis.{b}")))
+            .unwrap_or_default(),
+        margin_pct: margin,
+        under_target: explain.and_then(|e| e.get("under_target")).is_some_and(|u| u == true),
+        why: explain.map(|e| crate::pages::sales::why_text(locale, e)).unwrap_or_default(),
+    }
+}
+
+/// Amount, expected cost and margin of a quotation or order against the target margin.
+fn trade_totals(doc: &Document, target: Decimal) -> TradeTotals {
+    let amount = doc.total();
+    let cost: Decimal = doc
+        .lines
+        .iter()
+        .filter_map(|l| l.trade.est_unit_cost.map(|c| (c * l.quantity).round_dp(2)))
+        .sum();
+    let (margin, pct) = papilio_core::sales::margin(amount, cost);
+    TradeTotals {
+        amount: amount.normalize().to_string(),
+        cost: cost.normalize().to_string(),
+        margin: margin.normalize().to_string(),
+        margin_pct: pct.map(|p| p.normalize().to_string()).unwrap_or_default(),
+        under_target: pct.is_none_or(|p| p < target),
+        target_pct: target.normalize().to_string(),
+    }
 }
 
 async fn view(
@@ -1089,6 +1357,9 @@ pub struct HeaderInput {
     pub required: bool,
     /// Rule text when invalid.
     pub error: Option<String>,
+    /// Where a change of it reloads the form from (a new receipt reloads with the customer's
+    /// open invoices), or empty.
+    pub reload: String,
 }
 
 /// One cell of a line row.
@@ -1108,6 +1379,10 @@ pub struct LineCell {
     pub list: String,
     /// Rule text when invalid.
     pub error: Option<String>,
+    /// Choices of a `select` (value, label); the first is the empty choice.
+    pub options: Vec<(String, String)>,
+    /// Shown while empty.
+    pub placeholder: String,
 }
 
 /// One line row of the form.
@@ -1121,6 +1396,8 @@ pub struct LineInputRow {
     pub source_line_id: String,
     /// Why the source line was refused.
     pub source_error: Option<String>,
+    /// Derived values posted back as hidden inputs: (member, value).
+    pub autos: Vec<(String, String)>,
 }
 
 /// Suggestions for one kind of code.
@@ -1164,12 +1441,21 @@ pub struct DocFormPage {
     pub form_errors: Vec<String>,
     /// May save.
     pub can_save: bool,
+    /// How the lines are filled in, for a type that derives part of them (empty otherwise).
+    pub hint: String,
+    /// Whether the form offers to reload the receivables it may settle.
+    pub can_refresh: bool,
 }
 
 /// Up to this many suggestions per list.
 const SUGGESTIONS: i64 = 200;
 
-async fn suggestions(state: &AppState, locale: &str, kind: &str) -> Result<Suggestions, AppError> {
+/// The codes of `kind` with their names in `locale`, for a datalist `dl-<kind>`.
+pub(crate) async fn suggestions(
+    state: &AppState,
+    locale: &str,
+    kind: &str,
+) -> Result<Suggestions, AppError> {
     let mut options = Vec::new();
     if let Some(def) = entities::by_kind(kind) {
         let q = ListQuery { page: 1, per_page: SUGGESTIONS, ..ListQuery::default() };
@@ -1215,51 +1501,84 @@ async fn form_page(
     };
 
     let partner_kind = t.partner.unwrap_or("");
-    let header_spec: [(&str, &'static str, &str, bool); 5] = [
+    let employees = user.can("employee", "admin", Action::Read);
+    let header_spec: [(&str, &'static str, &str, bool); 7] = [
         ("doc_date", "date", "", true),
         ("partner", "text", partner_kind, t.partner.is_some()),
+        ("salesperson", "text", if employees { "employee" } else { "" }, false),
+        ("due_date", "date", "", false),
         ("reason", "text", "stock_reason", t.needs_reason),
         ("currency", "text", "currency", false),
         ("note", "textarea", "", false),
     ];
+    // A new receipt reloads with the open invoices of the customer chosen.
+    let settles = takes_line_field(t, "settles");
+    let reload =
+        if settles && doc.is_none() { format!("/d/{}/new", t.code) } else { String::new() };
     let header = header_spec
         .iter()
         .filter(|(name, ..)| *name != "partner" || t.partner.is_some())
-        .filter(|(name, ..)| *name != "reason" || t.needs_reason)
+        .filter(|(name, ..)| takes_header_field(t, name))
+        // A receipt is paid, not due.
+        .filter(|(name, ..)| !(settles && *name == "due_date"))
         .map(|(name, kind, list, required)| HeaderInput {
             name: (*name).to_owned(),
-            label: i18n::field_label(&locale, t.code, name),
+            label: if *name == "due_date" {
+                i18n::tr(&locale, "sales_page.payment_due")
+            } else {
+                i18n::field_label(&locale, t.code, name)
+            },
             input: kind,
             value: match *name {
                 "doc_date" => input.doc_date.clone(),
                 "partner" => input.partner.clone(),
                 "currency" => input.currency.clone(),
                 "reason" => input.reason.clone(),
+                "salesperson" => input.salesperson.clone(),
+                "due_date" => input.due_date.clone(),
                 _ => input.note.clone(),
             },
             list: if list.is_empty() { String::new() } else { format!("dl-{list}") },
             required: *required,
             error: error_for(name),
+            reload: if *name == "partner" { reload.clone() } else { String::new() },
         })
         .collect();
 
-    let all_cells: [(&str, &'static str, &str); 13] = [
-        ("item", "text", "item"),
-        ("quantity", "number", ""),
-        ("unit", "text", "unit"),
-        ("unit_price", "number", ""),
-        ("warehouse", "text", "warehouse"),
-        ("bin", "text", "bin"),
-        ("to_warehouse", "text", "warehouse"),
-        ("to_bin", "text", "bin"),
-        ("lot", "text", ""),
-        ("lot_expiry", "date", ""),
-        ("book_qty", "number", ""),
-        ("due_date", "date", ""),
-        ("note", "text", ""),
-    ];
+    // A receipt line is an invoice and an amount; other lines an item, its quantity and the
+    // members the type takes.
+    let all_cells: Vec<(&str, &'static str, &str)> = if settles {
+        vec![("settles", "select", ""), ("unit_price", "number", ""), ("note", "text", "")]
+    } else {
+        vec![
+            ("item", "text", "item"),
+            ("quantity", "number", ""),
+            ("unit", "text", "unit"),
+            ("unit_price", "number", ""),
+            ("discount_pct", "number", ""),
+            ("warehouse", "text", "warehouse"),
+            ("bin", "text", "bin"),
+            ("to_warehouse", "text", "warehouse"),
+            ("to_bin", "text", "bin"),
+            ("lot", "text", ""),
+            ("lot_expiry", "date", ""),
+            ("book_qty", "number", ""),
+            ("promised_date", "date", ""),
+            ("due_date", "date", ""),
+            ("note", "text", ""),
+        ]
+    };
     let cell_spec: Vec<(&str, &'static str, &str)> =
         all_cells.into_iter().filter(|(f, ..)| takes_line_field(t, f)).collect();
+    let invoices = if settles { settle_choices(state, &locale, input).await? } else { Vec::new() };
+    let priced = takes_line_field(t, "discount_pct");
+    let placeholder = |field: &str| -> String {
+        match field {
+            "unit_price" if priced => i18n::tr(&locale, "sales_page.form.auto_price"),
+            "discount_pct" if priced => i18n::tr(&locale, "sales_page.form.auto_discount"),
+            _ => String::new(),
+        }
+    };
     let count = rows.max(input.lines.len().div_ceil(LINE_ROWS) * LINE_ROWS).clamp(1, MAX_ROWS);
     let blank = LineInput::default();
     let line_rows = (0..count)
@@ -1277,10 +1596,21 @@ async fn form_page(
                         value: line.field(field).to_owned(),
                         list: if list.is_empty() { String::new() } else { format!("dl-{list}") },
                         error: error_for(&format!("lines[{i}].{field}")),
+                        options: if *kind == "select" {
+                            with_current(&invoices, line.field(field))
+                        } else {
+                            Vec::new()
+                        },
+                        placeholder: placeholder(field),
                     })
                     .collect(),
                 source_line_id: line.source_line_id.clone(),
                 source_error: error_for(&format!("lines[{i}].source_line_id")),
+                autos: line
+                    .autos()
+                    .into_iter()
+                    .map(|(k, v)| (format!("lines[{i}].{k}"), v.to_owned()))
+                    .collect(),
             }
         })
         .collect();
@@ -1300,6 +1630,9 @@ async fn form_page(
     let mut lists = Vec::new();
     let mut kinds: Vec<&str> = vec!["item", "unit", "warehouse", "currency"];
     kinds.extend(t.partner);
+    if employees && takes_header_field(t, "salesperson") {
+        kinds.push("employee");
+    }
     if t.stock_fields.contains(&"bin") {
         kinds.push("bin");
     }
@@ -1332,11 +1665,60 @@ async fn form_page(
         suggestions: lists,
         form_errors,
         can_save,
+        hint: if priced {
+            i18n::tr(&locale, "sales_page.form.hint_priced")
+        } else if settles {
+            i18n::tr(&locale, "sales_page.form.hint_receipt")
+        } else {
+            String::new()
+        },
+        can_refresh: settles,
     })
 }
 
+/// What a receipt of `input`'s customer can settle, as select choices: the empty choice, then
+/// each open invoice or credit note with its date and what is open of it.
+async fn settle_choices(
+    state: &AppState,
+    locale: &str,
+    input: &DraftInput,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut out = vec![(String::new(), i18n::tr(locale, "sales_page.form.choose_invoice"))];
+    let partner = input.partner.trim().to_uppercase();
+    if partner.is_empty() {
+        return Ok(out);
+    }
+    for o in papilio_store::sales::open_invoices(&state.db, &partner).await? {
+        let params = [
+            ("number".to_owned(), o.number.clone()),
+            ("date".to_owned(), o.doc_date.map(|d| d.to_string()).unwrap_or_default()),
+            ("open".to_owned(), crate::pages::sales::money(o.open_amount)),
+            ("currency".to_owned(), o.currency.clone().unwrap_or_default()),
+            ("type".to_owned(), i18n::tr(locale, &format!("sales_page.kind.{}", o.doc_type))),
+        ];
+        out.push((
+            o.document_id.to_string(),
+            i18n::tr_with(locale, "sales_page.form.open_invoice", &params),
+        ));
+    }
+    Ok(out)
+}
+
+/// `options` with `current` added when it is not one of them (a draft settling an invoice
+/// that has since been settled elsewhere still shows what it holds).
+fn with_current(options: &[(String, String)], current: &str) -> Vec<(String, String)> {
+    let current = current.trim();
+    let mut out = options.to_vec();
+    if !current.is_empty() && !out.iter().any(|(v, _)| v == current) {
+        out.push((current.to_owned(), format!("#{current}")));
+    }
+    out
+}
+
 /// The input a push-down starts from: the source's partner and currency, and its open lines
-/// with their open quantities.
+/// with their open quantities. A type that links without carrying (a return) starts from
+/// what the source line still allows: its quantity less what live documents of the type
+/// already link to it. A receipt starts from one line settling what is open of the invoice.
 async fn push_down_input(
     state: &AppState,
     user: &CurrentUser,
@@ -1346,24 +1728,92 @@ async fn push_down_input(
     let source = documents::get(&state.db, parse_id(from)?).await?;
     let source_type = doc_type(state, &source.doc_type)?;
     require(user, &source_type, Action::Read)?;
+    if takes_line_field(target, "settles") {
+        return settle_input(state, &source).await;
+    }
     if !target.sources.contains(&source_type.code) {
         return Err(invalid("from", "document.source_type_not_allowed"));
     }
+    let linked = if target.carries {
+        Default::default()
+    } else {
+        papilio_store::sales::linked_quantities(&state.db, target.code, source.id).await?
+    };
     let mut input = DraftInput::from_document(&source);
     input.note = String::new();
     input.doc_date = chrono::Local::now().date_naive().to_string();
+    // Where the target derives prices (and promises) from its source, what the source line
+    // holds is filled in as derived, so that saving it unchanged inherits it with its reason.
+    let derives = target.prepare.is_some();
     input.lines = input
         .lines
         .into_iter()
         .zip(&source.lines)
-        .filter(|(_, l)| l.open_qty() > Decimal::ZERO)
-        .map(|(mut li, l)| {
-            li.quantity = l.open_qty().normalize().to_string();
+        .filter_map(|(mut li, l)| {
+            let open = if target.carries {
+                l.open_qty()
+            } else {
+                l.quantity - linked.get(&l.id).copied().unwrap_or_default()
+            };
+            if open <= Decimal::ZERO {
+                return None;
+            }
+            li.quantity = open.normalize().to_string();
             li.source_line_id = l.id.to_string();
-            li
+            if derives {
+                li.auto_price = li.unit_price.clone();
+                li.auto_discount = li.discount_pct.clone();
+                li.auto_promised = li.promised_date.clone();
+            }
+            Some(li)
         })
         .collect();
     Ok(input)
+}
+
+/// A receipt settling what is still open of invoice (or credit note) `source`.
+async fn settle_input(state: &AppState, source: &Document) -> Result<DraftInput, AppError> {
+    let open = papilio_store::sales::open_item(&state.db, source.id)
+        .await?
+        .filter(|o| !o.open_amount.is_zero())
+        .ok_or_else(|| invalid("from", "sales.not_an_open_invoice"))?;
+    Ok(DraftInput {
+        doc_date: chrono::Local::now().date_naive().to_string(),
+        partner: source.partner.clone().unwrap_or_default(),
+        currency: source.currency.clone().unwrap_or_default(),
+        salesperson: source.salesperson.clone().unwrap_or_default(),
+        lines: vec![LineInput {
+            settles: source.id.to_string(),
+            unit_price: open.open_amount.abs().normalize().to_string(),
+            ..LineInput::default()
+        }],
+        ..DraftInput::default()
+    })
+}
+
+/// A receipt of `partner` settling everything still open of theirs, each line ready to be
+/// changed or cleared.
+async fn settle_all_input(
+    state: &AppState,
+    partner: &str,
+    doc_date: String,
+) -> Result<DraftInput, AppError> {
+    let partner = partner.trim().to_uppercase();
+    let open = papilio_store::sales::open_invoices(&state.db, &partner).await?;
+    Ok(DraftInput {
+        doc_date,
+        currency: open.first().and_then(|o| o.currency.clone()).unwrap_or_default(),
+        lines: open
+            .iter()
+            .map(|o| LineInput {
+                settles: o.document_id.to_string(),
+                unit_price: o.open_amount.abs().normalize().to_string(),
+                ..LineInput::default()
+            })
+            .collect(),
+        partner,
+        ..DraftInput::default()
+    })
 }
 
 async fn new_form(
@@ -1374,11 +1824,26 @@ async fn new_form(
 ) -> Result<Response, AppError> {
     let t = doc_type(&state, &code)?;
     require(&user, &t, Action::Create)?;
-    let from = params.iter().find(|(k, _)| k == "from").map(|(_, v)| v.as_str());
-    let input = match from {
-        Some(from) => push_down_input(&state, &user, &t, from).await?,
-        None => DraftInput {
-            doc_date: chrono::Local::now().date_naive().to_string(),
+    let param = |name: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let doc_date = param("doc_date")
+        .map(str::to_owned)
+        .unwrap_or_else(|| chrono::Local::now().date_naive().to_string());
+    let input = match (param("from"), param("partner")) {
+        (Some(from), _) => push_down_input(&state, &user, &t, from).await?,
+        // A receipt for a chosen customer starts from what that customer still owes.
+        (None, Some(partner)) if takes_line_field(&t, "settles") => {
+            settle_all_input(&state, partner, doc_date).await?
+        }
+        (None, partner) => DraftInput {
+            doc_date,
+            partner: partner.map(str::to_uppercase).unwrap_or_default(),
             ..DraftInput::default()
         },
     };
@@ -1398,7 +1863,11 @@ async fn edit_form(
     if !doc.state.editable() {
         return Ok(Redirect::to(&format!("/d/{code}/{}", doc.id)).into_response());
     }
-    let input = DraftInput::from_document(&doc);
+    let input = if t.prepare.is_some() && !takes_line_field(&t, "settles") {
+        DraftInput::for_editing(&doc)
+    } else {
+        DraftInput::from_document(&doc)
+    };
     let spec = FormSpec {
         t: &t,
         id: Some(&doc),
@@ -1431,7 +1900,18 @@ async fn save(
     doc: Option<Document>,
     pairs: Vec<(String, String)>,
 ) -> Result<Response, AppError> {
-    let (input, version, rows, more) = DraftInput::from_form(pairs);
+    let refresh = pairs.iter().any(|(k, _)| k == "_refresh");
+    let (mut input, version, rows, more) = DraftInput::from_form(pairs);
+    // Asked to show a receipt's open invoices again: with no line chosen yet, offer to settle
+    // all of them.
+    if refresh && input.lines.is_empty() && !input.partner.trim().is_empty() {
+        let all = settle_all_input(state, &input.partner, input.doc_date.clone()).await?;
+        if input.currency.trim().is_empty() {
+            input.currency = all.currency;
+        }
+        input.partner = all.partner;
+        input.lines = all.lines;
+    }
     let spec = |errors, form_error, rows| FormSpec {
         t,
         id: doc.as_ref(),
@@ -1442,6 +1922,9 @@ async fn save(
     };
     if more {
         return form_page(state, user, spec(&[], None, (rows + LINE_ROWS).min(MAX_ROWS))).await;
+    }
+    if refresh {
+        return form_page(state, user, spec(&[], None, rows)).await;
     }
     let actor = user.actor();
     let result = match input.parse() {

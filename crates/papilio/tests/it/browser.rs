@@ -21,6 +21,8 @@ use papilio_store::master::{self, ListQuery};
 use papilio_store::{StoreError, users};
 use papilio_web::i18n;
 
+use crate::sales_pages::{fans, from_first, one_line};
+use crate::stock::post_doc;
 use crate::support::{self, TestApp};
 
 /// How long a page may take to show what a step waits for.
@@ -331,5 +333,74 @@ async fn item_form_errors_stand_by_their_fields_in_the_users_language() {
 
     browser.click("#logout").await;
     browser.element("#login-submit").await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn a_salesperson_takes_an_order_and_reads_why_it_is_priced_so() {
+    let name = "browser::a_salesperson_takes_an_order_and_reads_why_it_is_priced_so";
+    let Some(driver) = chromedriver() else {
+        support::skip(name, "set PAPILIO_TEST_CHROMEDRIVER to run");
+        return;
+    };
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    crate::sales::sales_master_data(&admin).await;
+    users::create_user(
+        &app.db,
+        "li",
+        "Li Na",
+        PASSWORD,
+        "zh-CN",
+        &["salesperson".to_owned()],
+        None,
+    )
+    .await
+    .expect("create user");
+    let base = serve(&app).await;
+    let browser = launch(&driver).await;
+    browser.sign_in(&base, "li").await;
+
+    // The price simulation names the entry that won.
+    browser.open(&format!("{base}/sales/price"), "#f-customer").await;
+    browser.fill("#f-customer", "C001").await;
+    browser.fill("#f-item", "FAN-100").await;
+    browser.fill("#f-quantity", "10").await;
+    browser.click("#simulate").await;
+    let won = browser.text("#entry-D-FAN100").await;
+    assert!(won.contains(&i18n::tr("zh-CN", "sales_page.sim.won")), "{won}");
+    assert!(browser.text("#net-price").await.contains("180.5"));
+
+    // An order with the price left empty is priced, and says why.
+    browser.open(&format!("{base}/d/sales_order/new"), "#f-partner").await;
+    browser.fill("#f-partner", "C001").await;
+    browser.fill("input[name='lines[0].item']", "FAN-100").await;
+    browser.fill("input[name='lines[0].quantity']", "10").await;
+    browser.fill("input[name='lines[0].unit']", "PCS").await;
+    browser.click("#save").await;
+    let why = browser.text("#why-1").await;
+    assert!(why.contains(&i18n::tr("zh-CN", "sales_page.why_label")), "{why}");
+    assert!(why.contains("D-FAN100") && why.contains("DEALER5"), "{why}");
+    let line = browser.text("#line-1").await;
+    assert!(line.contains("180.5") && line.contains("1805"), "{line}");
+
+    // A receipt: choosing the customer reloads the form with its open invoice to settle.
+    let order = post_doc(&admin, "sales_order", one_line("2026-11-02", fans("2"))).await;
+    let delivery =
+        post_doc(&admin, "sales_delivery", one_line("2026-11-03", from_first(&order, "2"))).await;
+    let invoice =
+        post_doc(&admin, "sales_invoice", one_line("2026-11-04", from_first(&delivery, "2"))).await;
+    let number = invoice["number"].as_str().expect("number");
+    browser.open(&format!("{base}/d/customer_receipt/new"), "#f-partner").await;
+    browser.fill("#f-partner", "C001").await;
+    browser.click("h1").await;
+    browser
+        .element(&format!("option[value='{}'][selected]", invoice["id"].as_str().expect("id")))
+        .await;
+    browser.click("#save").await;
+    let settles = browser.text(".receipt-lines td.settles").await;
+    assert_eq!(settles, number);
+    assert_eq!(browser.text("#doc-total").await, "361");
+
     browser.quit().await;
 }

@@ -32,10 +32,12 @@ impl ApprovalRule for BigOrder {
     }
 }
 
+/// Two types under the codes of the real sales order and delivery (so the built-in roles' grants
+/// apply to them), with a rule and numbering of their own.
 fn registry() -> Registry {
     let mut docs = Registry::default();
     docs.register(DocType {
-        code: "test_order",
+        code: "sales_order",
         area: "sales",
         number: NumberFormat { prefix: "TO", date_part: DatePart::Year, width: 6 },
         partner: Some("customer"),
@@ -50,11 +52,11 @@ fn registry() -> Registry {
         prepare: None,
     });
     docs.register(DocType {
-        code: "test_shipment",
+        code: "sales_delivery",
         area: "sales",
         number: NumberFormat { prefix: "TS", date_part: DatePart::YearMonth, width: 4 },
         partner: Some("customer"),
-        sources: &["test_order"],
+        sources: &["sales_order"],
         over_tolerance_pct: Decimal::ZERO,
         rules: Vec::new(),
         hooks: None,
@@ -84,8 +86,8 @@ async fn scene() -> Scene {
     Scene { app, admin, sam, boss }
 }
 
-const ORDERS: &str = "/api/v1/documents/test_order";
-const SHIPMENTS: &str = "/api/v1/documents/test_shipment";
+const ORDERS: &str = "/api/v1/documents/sales_order";
+const SHIPMENTS: &str = "/api/v1/documents/sales_delivery";
 
 fn order_body(quantity: &str, price: &str) -> Json {
     json!({
@@ -637,17 +639,17 @@ async fn post_form(client: &TestClient, path: &str, pairs: &[(&str, &str)]) -> T
 #[tokio::test]
 async fn pages_list_show_edit_act_and_push_down() {
     let s = scene().await;
-    let new = s.sam.get("/d/test_order/new").await;
+    let new = s.sam.get("/d/sales_order/new").await;
     assert_eq!(new.status, StatusCode::OK, "{}", new.text());
     let html = new.text();
     assert!(html.contains("lines[7].item") && !html.contains("lines[8].item"));
-    let more = post_form(&s.sam, "/d/test_order/new", &[("_rows", "8"), ("_more", "1")]).await;
+    let more = post_form(&s.sam, "/d/sales_order/new", &[("_rows", "8"), ("_more", "1")]).await;
     assert!(more.text().contains("lines[15].item"));
 
     // A bad line keeps its message next to the field; blank rows are ignored.
     let bad = post_form(
         &s.sam,
-        "/d/test_order/new",
+        "/d/sales_order/new",
         &[
             ("doc_date", "2026-12-03"),
             ("partner", "C001"),
@@ -663,7 +665,7 @@ async fn pages_list_show_edit_act_and_push_down() {
 
     let good = post_form(
         &s.sam,
-        "/d/test_order/new",
+        "/d/sales_order/new",
         &[
             ("doc_date", "2026-12-03"),
             ("partner", "C001"),
@@ -684,7 +686,7 @@ async fn pages_list_show_edit_act_and_push_down() {
     assert_eq!(doc["lines"].as_array().unwrap().len(), 2);
     assert_eq!(doc["lines"][1]["note"], "a note line");
 
-    let list = s.sam.get("/d/test_order?state=draft&q=TO2026").await;
+    let list = s.sam.get("/d/sales_order?state=draft&q=TO2026").await;
     assert!(list.text().contains("TO2026-000001"));
     let page = s.sam.get(&location).await.text();
     assert!(page.contains("id=\"action-submit\"") && page.contains("id=\"action-cancel\""));
@@ -694,7 +696,7 @@ async fn pages_list_show_edit_act_and_push_down() {
     // A stale form save is shown on the form with 409.
     let stale = post_form(
         &s.sam,
-        &format!("/d/test_order/{id}/edit"),
+        &format!("/d/sales_order/{id}/edit"),
         &[
             ("_version", "7"),
             ("doc_date", "2026-12-03"),
@@ -708,21 +710,21 @@ async fn pages_list_show_edit_act_and_push_down() {
 
     // A refused action is shown on the document page, not as a server error.
     let refused =
-        post_form(&s.boss, &format!("/d/test_order/{id}/approve"), &[("_version", "1")]).await;
+        post_form(&s.boss, &format!("/d/sales_order/{id}/approve"), &[("_version", "1")]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.text().contains("id=\"doc-error\""));
     let submitted =
-        post_form(&s.sam, &format!("/d/test_order/{id}/submit"), &[("_version", "1")]).await;
+        post_form(&s.sam, &format!("/d/sales_order/{id}/submit"), &[("_version", "1")]).await;
     assert_eq!(submitted.status, StatusCode::SEE_OTHER);
     let inbox = s.boss.get("/inbox").await.text();
     assert!(inbox.contains("TO2026-000001"));
     let approved =
-        post_form(&s.boss, &format!("/d/test_order/{id}/approve"), &[("_version", "2")]).await;
+        post_form(&s.boss, &format!("/d/sales_order/{id}/approve"), &[("_version", "2")]).await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER);
 
     let page = s.sam.get(&location).await.text();
-    assert!(page.contains(&format!("/d/test_shipment/new?from={id}")), "{page}");
-    let prefill = s.sam.get(&format!("/d/test_shipment/new?from={id}")).await;
+    assert!(page.contains(&format!("/d/sales_delivery/new?from={id}")), "{page}");
+    let prefill = s.sam.get(&format!("/d/sales_delivery/new?from={id}")).await;
     assert_eq!(prefill.status, StatusCode::OK);
     let line_id = doc["lines"][0]["id"].as_str().unwrap();
     assert!(prefill.text().contains(&format!("value=\"{line_id}\"")));
@@ -730,7 +732,7 @@ async fn pages_list_show_edit_act_and_push_down() {
 
     let shipped = post_form(
         &s.sam,
-        "/d/test_shipment/new",
+        "/d/sales_delivery/new",
         &[
             ("doc_date", "2026-12-05"),
             ("partner", "C001"),
@@ -746,7 +748,7 @@ async fn pages_list_show_edit_act_and_push_down() {
 
     let shipped = post_form(
         &s.sam,
-        "/d/test_shipment/new",
+        "/d/sales_delivery/new",
         &[
             ("doc_date", "2026-12-05"),
             ("partner", "C001"),
@@ -760,14 +762,14 @@ async fn pages_list_show_edit_act_and_push_down() {
     assert_eq!(shipped.status, StatusCode::SEE_OTHER, "{}", shipped.text());
     let shipment = shipped.headers.get("location").unwrap().to_str().unwrap().to_owned();
     let page = s.sam.get(&shipment).await.text();
-    assert!(page.contains(&format!("href=\"/d/test_order/{id}\">TO2026-000001 / 1")), "{page}");
+    assert!(page.contains(&format!("href=\"/d/sales_order/{id}\">TO2026-000001 / 1")), "{page}");
     let order_page = s.sam.get(&location).await.text();
     assert!(order_page.contains(">60<") && order_page.contains(">40<"), "carried and open");
 
-    let flow = s.sam.get(&format!("/d/test_order/{id}/flow")).await;
+    let flow = s.sam.get(&format!("/d/sales_order/{id}/flow")).await;
     assert_eq!(flow.status, StatusCode::OK);
     assert!(flow.text().contains("TO2026-000001") && flow.text().contains("TS202612-0001"));
-    let audit = s.sam.get(&format!("/d/test_order/{id}/audit")).await;
+    let audit = s.sam.get(&format!("/d/sales_order/{id}/audit")).await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(s.sam.get("/d/no_such_type").await.status == StatusCode::NOT_FOUND);
 }

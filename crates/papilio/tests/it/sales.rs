@@ -56,13 +56,13 @@ pub async fn patch_by_code(admin: &TestClient, kind: &str, code: &str, mut chang
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
-async fn create(client: &TestClient, doc_type: &str, body: Value) -> Value {
+pub async fn create(client: &TestClient, doc_type: &str, body: Value) -> Value {
     let r = client.post(&format!("/api/v1/documents/{doc_type}"), &body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.json()
 }
 
-async fn act(client: &TestClient, doc: &Value, action: &str) -> crate::support::TestResponse {
+pub async fn act(client: &TestClient, doc: &Value, action: &str) -> crate::support::TestResponse {
     let path = format!(
         "/api/v1/documents/{}/{}/{action}",
         doc["doc_type"].as_str().unwrap(),
@@ -266,10 +266,14 @@ async fn a_resaved_order_keeps_its_reason_and_a_typed_discount_is_manual() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
     sales_master_data(&admin).await;
-    let order = create(&admin, "sales_order", json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [
-        {"item": "FAN-100", "quantity": "10", "unit": "PCS"},
-        {"item": "FAN-100", "quantity": "5", "unit": "PCS", "discount_pct": "10"},
-    ]}))
+    let order = create(
+        &admin,
+        "sales_order",
+        json!({"doc_date": "2026-11-02", "partner": "C001", "lines": [
+            {"item": "FAN-100", "quantity": "10", "unit": "PCS"},
+            {"item": "FAN-100", "quantity": "5", "unit": "PCS", "discount_pct": "10"},
+        ]}),
+    )
     .await;
     // Typed 10 % replaces the dealer policy: 190 × 0.9 = 171.
     assert_eq!(dec(&order["lines"][1]["unit_price"]), Decimal::from(171));
@@ -313,4 +317,14 @@ async fn save_and_approve_in_one_step_stops_where_an_approver_is_needed() {
     assert_eq!(below.json()["state"], "submitted", "{}", below.text());
     let bad = admin.post("/api/v1/documents/sales_order?then=post", &json!({})).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text());
+}
+
+#[tokio::test]
+async fn employees_without_a_user_are_not_duplicates() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    for code in ["E91", "E92"] {
+        let r = admin.post("/api/v1/employee", &json!({"code": code, "name": code})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
 }
