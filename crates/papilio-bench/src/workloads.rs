@@ -8,9 +8,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::measure::{Latencies, Row, cpu_seconds, peak_rss_mib};
+use crate::sales::{self, OrderToCash, Stages, Steps};
 use crate::{Bench, BenchOptions};
 
 /// An HTTP client that sends `token` as a bearer token.
@@ -35,14 +36,18 @@ async fn ids(
         .collect())
 }
 
-/// Mixed API load: 80% reads, 20% durable writes, from `concurrency` clients.
+/// W5 mixed API load from `concurrency` clients: 80% reads (an item by id, a list of 40, a
+/// customer by id), 20% writes, each write one W1 order-to-cash chain (twelve requests, every
+/// commit durable). Checks the chains as W1 does.
 pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
     let bench = Bench::start(options).await?;
+    let (n_items, n_customers) = sales::sizes(options);
+    let o2c = Arc::new(OrderToCash::seed(&bench, n_items, n_customers).await?);
     let http = client(&bench.token)?;
     let items = ids(&http, &bench.base, "item", 500).await?;
     let customers = ids(&http, &bench.base, "customer", 200).await?;
-    if items.len() < options.concurrency + 1 || customers.is_empty() {
-        bail!("the demo has too few items for {} clients", options.concurrency);
+    if items.is_empty() || customers.is_empty() {
+        bail!("the demo has no items or customers to read");
     }
     let items = Arc::new(items);
     let customers = Arc::new(customers);
@@ -54,16 +59,16 @@ pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
     let mut tasks = Vec::new();
     for c in 0..options.concurrency {
         let (http, base) = (http.clone(), bench.base.clone());
-        let (items, customers, budget) = (items.clone(), customers.clone(), budget.clone());
+        let (items, customers, budget, o2c) =
+            (items.clone(), customers.clone(), budget.clone(), o2c.clone());
         let seed = options.seed.wrapping_add(c as u64);
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut reads = Latencies::default();
             let mut writes = Latencies::default();
+            let mut stages = Stages::default();
+            let mut chains = Vec::new();
             let mut failures = Vec::new();
-            // Each client owns one item for its writes, so versions never collide.
-            let (own_id, mut own_version) = items.get(c).cloned().unwrap_or_default();
-            let mut written = 0u64;
             while Instant::now() < deadline
                 && budget
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
@@ -71,90 +76,62 @@ pub async fn api_mix(options: &BenchOptions) -> anyhow::Result<Vec<Row>> {
             {
                 let roll = rng.random_range(0..100);
                 let t = Instant::now();
-                let result = if roll < 20 {
-                    let cost =
-                        format!("{}.{:02}", rng.random_range(1..500), rng.random_range(0..100));
-                    let body = json!({"version": own_version, "standard_cost": cost});
-                    let r =
-                        http.patch(format!("{base}/api/v1/item/{own_id}")).json(&body).send().await;
-                    if let Ok(resp) = &r
-                        && resp.status().is_success()
-                    {
-                        own_version += 1;
-                        written += 1;
+                if roll < 20 {
+                    match o2c.run_one(&http, &base, Steps::Separate, &mut rng, &mut stages).await {
+                        Ok(chain) => {
+                            writes.record(t.elapsed());
+                            chains.push(chain);
+                        }
+                        Err(e) => failures.push(format!("{e:#}")),
                     }
-                    writes.record(t.elapsed());
-                    r
-                } else {
-                    let url = match roll % 3 {
-                        0 => format!(
-                            "{base}/api/v1/item/{}",
-                            items[rng.random_range(0..items.len())].0
-                        ),
-                        1 => format!(
-                            "{base}/api/v1/item?per_page=40&page={}",
-                            rng.random_range(1..5)
-                        ),
-                        _ => format!(
-                            "{base}/api/v1/customer/{}",
-                            customers[rng.random_range(0..customers.len())].0
-                        ),
-                    };
-                    let r = http.get(url).send().await;
-                    if let Ok(resp) = r {
+                    continue;
+                }
+                let url = match roll % 3 {
+                    0 => {
+                        format!("{base}/api/v1/item/{}", items[rng.random_range(0..items.len())].0)
+                    }
+                    1 => format!("{base}/api/v1/item?per_page=40&page={}", rng.random_range(1..5)),
+                    _ => format!(
+                        "{base}/api/v1/customer/{}",
+                        customers[rng.random_range(0..customers.len())].0
+                    ),
+                };
+                match http.get(url).send().await {
+                    Ok(resp) => {
                         let status = resp.status();
                         let _ = resp.bytes().await;
                         reads.record(t.elapsed());
                         if !status.is_success() {
                             failures.push(format!("read answered {status}"));
                         }
-                        continue;
-                    }
-                    r
-                };
-                match result {
-                    Ok(resp) if !resp.status().is_success() => {
-                        failures.push(format!("write answered {}", resp.status()))
                     }
                     Err(e) => failures.push(e.to_string()),
-                    Ok(_) => {}
                 }
             }
-            (reads, writes, failures, own_id, own_version, written)
+            (reads, writes, chains, failures)
         }));
     }
 
     let mut reads = Latencies::default();
     let mut writes = Latencies::default();
+    let mut chains = Vec::new();
     let mut failures = Vec::new();
-    let mut expected = Vec::new();
     for task in tasks {
-        let (r, w, f, id, version, written) = task.await?;
+        let (r, w, c, f) = task.await?;
         reads.merge(&r);
         writes.merge(&w);
+        chains.extend(c);
         failures.extend(f);
-        expected.push((id, version, written));
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
 
-    // Functional check: every successful write moved its item's version by exactly one.
-    for (id, version, written) in &expected {
-        let row: Value =
-            http.get(format!("{}/api/v1/item/{id}", bench.base)).send().await?.json().await?;
-        if row["version"].as_i64() != Some(*version) || *version != 1 + i64::try_from(*written)? {
-            bail!(
-                "item {id}: version {} after {written} writes, expected {version}",
-                row["version"]
-            );
-        }
-    }
-    if let Some(first) = failures.first() {
-        bail!("{} requests failed, first: {first}", failures.len());
-    }
-    let check =
-        format!("ok: {} writes, versions consistent", expected.iter().map(|e| e.2).sum::<u64>());
+    let checked = match failures.first() {
+        Some(first) => Err(anyhow::anyhow!("{} requests failed, first: {first}", failures.len())),
+        None => o2c.check(&bench.db, &chains).await,
+    };
     bench.finish().await;
+    let check = format!("{}; a write is one order-to-cash chain (12 requests)", checked?);
 
     let mut all = reads.clone();
     all.merge(&writes);

@@ -572,6 +572,70 @@ pub const STOCK_REASON: EntityDef = EntityDef {
     check: None,
 };
 
+/// Work centres 工作中心: where operations run, with their capacity (hours per shift-day times
+/// shifts, at an efficiency) and the hourly rates standard cost charges for labour, machine
+/// and overhead.
+pub const WORK_CENTRE: EntityDef = EntityDef {
+    kind: "work_centre",
+    table: "work_centres",
+    area: "engineering",
+    fields: &[
+        code(),
+        name_zh(),
+        name_en(),
+        FieldDef::new("capacity_hours", POSITIVE_QTY).required().listed(),
+        FieldDef::new("shifts", FieldKind::Int { min: 1, max: 4 }).default("1").listed(),
+        FieldDef::new("efficiency_pct", FieldKind::Decimal { scale: 4, positive: true })
+            .default("100")
+            .listed(),
+        FieldDef::new("labour_rate", MONEY).default("0").listed(),
+        FieldDef::new("machine_rate", MONEY).default("0").listed(),
+        FieldDef::new("overhead_rate", MONEY).default("0").listed(),
+        active(),
+    ],
+    unique: &[],
+    check: Some(check_work_centre),
+};
+
+fn check_work_centre(r: &Record) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if dec(r, "capacity_hours").is_some_and(|h| h > Decimal::from(24)) {
+        errors.push(
+            FieldError::new("capacity_hours", "field.out_of_range").with("min", 0).with("max", 24),
+        );
+    }
+    if dec(r, "efficiency_pct").is_some_and(|p| p > Decimal::from(200)) {
+        errors.push(
+            FieldError::new("efficiency_pct", "field.out_of_range").with("min", 0).with("max", 200),
+        );
+    }
+    errors
+}
+
+/// The work-centre calendar 工作日历: a day with other hours than usual (0 for a holiday or
+/// a day off) for one work centre, or for every work centre when `work_centre` is empty.
+pub const WORK_CENTRE_DAY: EntityDef = EntityDef {
+    kind: "work_centre_day",
+    table: "work_centre_days",
+    area: "engineering",
+    fields: &[
+        FieldDef::new("work_centre", FieldKind::Ref("work_centre")).listed(),
+        FieldDef::new("day", FieldKind::Date).required().listed(),
+        FieldDef::new("hours", QTY).default("0").listed(),
+        FieldDef::new("description", NAME).listed(),
+    ],
+    unique: &[&["work_centre", "day"]],
+    check: Some(check_work_centre_day),
+};
+
+fn check_work_centre_day(r: &Record) -> Vec<FieldError> {
+    if dec(r, "hours").is_some_and(|h| h > Decimal::from(24)) {
+        vec![FieldError::new("hours", "field.out_of_range").with("min", 0).with("max", 24)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Every master-data entity, in the order menus show them.
 pub const ALL: &[&EntityDef] = &[
     &ITEM,
@@ -595,6 +659,8 @@ pub const ALL: &[&EntityDef] = &[
     &SALES_PRICE,
     &DISCOUNT_POLICY,
     &SALES_TARGET,
+    &WORK_CENTRE,
+    &WORK_CENTRE_DAY,
 ];
 
 /// The entity called `kind`.

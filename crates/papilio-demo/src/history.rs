@@ -6,7 +6,8 @@
 //! gives the same documents. The year runs up to [`ANCHOR`] (a fixed date, so the data does
 //! not depend on the day it is loaded): opening stock on the first day, then per half month
 //! purchase receipts (suppliers take turns), motor and fan production (issues of parts,
-//! receipts of motors and fans), and sales deliveries; plus a few transfers, miscellaneous
+//! receipts of motors and fans), and the sales cycle ([`crate::sales`]: orders taken, what the
+//! finished-goods store holds shipped against them); plus a few transfers, miscellaneous
 //! issues and receipts with reasons, and two counts. Some stock is left to age (the
 //! discontinued OLD-CAP-1UF, STEEL-WIRE and the ceiling-fan motors are received on the first
 //! day and never issued) and a few items end under their safety stock (SWITCH-4, CAP-2UF and
@@ -18,13 +19,14 @@ use std::collections::BTreeMap;
 use chrono::{Days, Months, NaiveDate};
 use papilio_core::document::DocAction;
 use papilio_store::Db;
-use papilio_store::documents::{self, Actor, Draft, DraftLine, StockFields};
+use papilio_store::documents::{self, Draft, DraftLine, StockFields};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::DemoError;
+use crate::sales::{self, Actors, SalesStep};
 
 /// The history ends the day before this date; it starts twelve months earlier.
 pub const ANCHOR: NaiveDate = match NaiveDate::from_ymd_opt(2026, 12, 1) {
@@ -41,13 +43,32 @@ pub struct HistoryDoc {
     pub draft: Draft,
 }
 
+/// One step of the history, in posting order.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A stock document posted as it stands.
+    Stock(HistoryDoc),
+    /// A step of the sales cycle: a quotation, order, delivery, invoice, receipt...
+    Sales(SalesStep),
+}
+
+impl Step {
+    /// Whether the step posts a stock document (a plain one, a delivery or a return).
+    pub fn is_stock(&self) -> bool {
+        match self {
+            Step::Stock(_) => true,
+            Step::Sales(s) => s.is_stock(),
+        }
+    }
+}
+
 /// A stocked item of the history: code, base unit, warehouse, bin, standard cost in cents,
 /// lot prefix for lot-tracked items, supplier for purchased ones.
-struct Stocked {
-    code: &'static str,
+pub(crate) struct Stocked {
+    pub(crate) code: &'static str,
     unit: &'static str,
     warehouse: &'static str,
-    bin: &'static str,
+    pub(crate) bin: &'static str,
     cost_cents: i64,
     lot: Option<&'static str>,
     supplier: Option<&'static str>,
@@ -91,7 +112,7 @@ const STOCKED: &[Stocked] = &[
 ];
 
 /// Fans made per production cycle (half a month at scale 1) and the motor each takes.
-const FANS: &[(&str, i64, &str)] = &[
+pub(crate) const FANS: &[(&str, i64, &str)] = &[
     ("FAN-F16", 200, "MOT-60W"),
     ("FAN-F18", 120, "MOT-60W"),
     ("FAN-D12", 250, "MOT-40W"),
@@ -130,10 +151,7 @@ const OPENING_CYCLES: &[(&str, i64)] = &[
 /// Items bought short at the end of the year, so they end under safety stock.
 const SHORT: &[&str] = &["SWITCH-4", "CAP-2UF"];
 
-const CUSTOMERS: &[&str] =
-    &["C001", "C002", "C003", "C004", "C005", "C006", "C007", "C008", "C009", "C010"];
-
-fn stocked(code: &str) -> Option<&'static Stocked> {
+pub(crate) fn stocked(code: &str) -> Option<&'static Stocked> {
     STOCKED.iter().find(|s| s.code == code)
 }
 
@@ -143,12 +161,19 @@ fn thousandths(n: i64) -> Decimal {
 
 type Key = (&'static str, &'static str, &'static str, String);
 
-/// The stock of every key as the planned documents leave it, and the documents so far.
-struct Sim {
+/// The stock of every key as the planned documents leave it, the steps so far, the sales
+/// paperwork waiting for its date, and the sales order book.
+pub(crate) struct Sim {
     stock: BTreeMap<Key, Decimal>,
-    docs: Vec<HistoryDoc>,
+    steps: Vec<Step>,
     rng: StdRng,
     lot_seq: u64,
+    /// Sales steps that move no stock (invoices, receipts, closings), by date: each is posted
+    /// before the first stock step dated after it, so the paperwork keeps pace with the goods.
+    paper: BTreeMap<(NaiveDate, u64), SalesStep>,
+    paper_seq: u64,
+    /// Orders taken and what is still open on them.
+    pub(crate) book: sales::Book,
 }
 
 fn line(s: &Stocked, qty: Decimal, lot: &str) -> DraftLine {
@@ -167,7 +192,30 @@ fn line(s: &Stocked, qty: Decimal, lot: &str) -> DraftLine {
 }
 
 impl Sim {
-    fn available(&self, s: &Stocked) -> Decimal {
+    /// Appends `step`, dated `date`, after the paperwork dated before it.
+    pub(crate) fn emit(&mut self, date: NaiveDate, step: Step) {
+        self.flush_before(date);
+        self.steps.push(step);
+    }
+
+    /// Queues a paper step until the history reaches its date.
+    pub(crate) fn queue(&mut self, date: NaiveDate, step: SalesStep) {
+        self.paper_seq += 1;
+        self.paper.insert((date, self.paper_seq), step);
+    }
+
+    fn flush_before(&mut self, date: NaiveDate) {
+        while let Some(entry) = self.paper.first_entry() {
+            if entry.key().0 >= date {
+                break;
+            }
+            let step = entry.remove();
+            self.steps.push(Step::Sales(step));
+        }
+    }
+
+    /// What `s` has on hand in its warehouse and bin.
+    pub(crate) fn available(&self, s: &Stocked) -> Decimal {
         self.stock
             .iter()
             .filter(|((i, w, b, _), _)| *i == s.code && *w == s.warehouse && *b == s.bin)
@@ -188,8 +236,13 @@ impl Sim {
         line(s, qty, &lot)
     }
 
+    /// Puts `qty` of `s` back on its shelf (a customer return), in no lot.
+    pub(crate) fn put_back(&mut self, s: &'static Stocked, qty: Decimal) {
+        *self.stock.entry((s.code, s.warehouse, s.bin, String::new())).or_default() += qty;
+    }
+
     /// Issue lines for up to `qty` of `s`, oldest lot first; less if less is there.
-    fn take(&mut self, s: &'static Stocked, qty: Decimal) -> Vec<DraftLine> {
+    pub(crate) fn take(&mut self, s: &'static Stocked, qty: Decimal) -> Vec<DraftLine> {
         let mut left = qty;
         let mut out = Vec::new();
         for ((i, w, b, lot), have) in self.stock.iter_mut() {
@@ -223,7 +276,7 @@ impl Sim {
         if lines.is_empty() {
             return 0;
         }
-        self.docs.push(HistoryDoc {
+        let doc = HistoryDoc {
             doc_type,
             draft: Draft {
                 doc_date: Some(date),
@@ -233,7 +286,8 @@ impl Sim {
                 lines,
                 ..Draft::default()
             },
-        });
+        };
+        self.emit(date, Step::Stock(doc));
         1
     }
 
@@ -273,16 +327,24 @@ fn day(month_start: NaiveDate, day: u32) -> NaiveDate {
     month_start.checked_add_days(Days::new(u64::from(day.clamp(1, 28) - 1))).unwrap_or(month_start)
 }
 
-/// Every document of the history, in posting order.
-pub fn plan(seed: u64, scale: u32) -> Vec<HistoryDoc> {
+/// The first day of the history.
+pub fn start() -> NaiveDate {
+    ANCHOR.checked_sub_months(Months::new(12)).unwrap_or(ANCHOR)
+}
+
+/// Every step of the history, in posting order.
+pub fn plan(seed: u64, scale: u32) -> Vec<Step> {
     let scale = scale.max(1);
     let mut sim = Sim {
         stock: BTreeMap::new(),
-        docs: Vec::new(),
+        steps: Vec::new(),
         rng: StdRng::seed_from_u64(seed ^ 0x0053_544f_434b),
         lot_seq: 0,
+        paper: BTreeMap::new(),
+        paper_seq: 0,
+        book: sales::Book::new(seed),
     };
-    let start = ANCHOR.checked_sub_months(Months::new(12)).unwrap_or(ANCHOR);
+    let start = start();
     opening(&mut sim, start);
 
     let cycles = 2 * scale;
@@ -293,13 +355,17 @@ pub fn plan(seed: u64, scale: u32) -> Vec<HistoryDoc> {
             let last_month = m == 11;
             purchases(&mut sim, day(month, d0), c % 2, last_month);
             production(&mut sim, day(month, d0 + 2));
-            sales(&mut sim, day(month, d0 + 3), m * cycles + c);
+            let when = sales::When { month: m, cycle: c, last: last_month && c + 1 == cycles };
+            sales::cycle(&mut sim, day(month, d0 + 3), when);
             if c % 2 == 1 {
                 extras(&mut sim, month, m, d0);
             }
         }
     }
-    sim.docs
+    sales::finish(&mut sim);
+    // Paperwork dated from the anchor on has not happened yet.
+    sim.flush_before(ANCHOR);
+    sim.steps
 }
 
 fn opening(sim: &mut Sim, date: NaiveDate) {
@@ -427,38 +493,6 @@ fn production(sim: &mut Sim, date: NaiveDate) {
     sim.push("production_receipt", next, made);
 }
 
-/// Three deliveries to customers in turn, of what the finished-goods store holds.
-fn sales(sim: &mut Sim, date: NaiveDate, cycle: u32) {
-    for k in 0..3u32 {
-        let customer = CUSTOMERS[usize::try_from(cycle * 3 + k).unwrap_or(0) % CUSTOMERS.len()];
-        let when = day(date, 1 + k);
-        let mut lines = Vec::new();
-        for (i, (fan, ..)) in FANS.iter().enumerate() {
-            if (i + usize::try_from(k).unwrap_or(0)) % 3 == 2 {
-                continue;
-            }
-            let Some(s) = stocked(fan) else { continue };
-            let share = sim.rng.random_range(17..=24);
-            let qty = (sim.available(s) * Decimal::from(share) / Decimal::from(100) / Decimal::TEN)
-                .floor()
-                * Decimal::TEN;
-            if qty > Decimal::ZERO {
-                lines.extend(sim.take(s, qty));
-            }
-        }
-        if k == 0
-            && cycle.is_multiple_of(2)
-            && let Some(s) = stocked("FAN-C52")
-        {
-            let qty = Decimal::from(sim.rng.random_range(1..=4)).min(sim.available(s));
-            if qty > Decimal::ZERO {
-                lines.extend(sim.take(s, qty));
-            }
-        }
-        sim.push_with("sales_delivery", when, Some(customer), None, None, lines);
-    }
-}
-
 fn reasoned(sim: &mut Sim, date: NaiveDate, reason: &str, note: &str, what: &[(&str, i64)]) {
     let mut lines = Vec::new();
     for (code, qty) in what {
@@ -524,16 +558,30 @@ fn extras(sim: &mut Sim, month: NaiveDate, m: u32, d0: u32) {
     }
 }
 
-/// Creates, submits and approves every planned document as `actor`; returns how many.
+/// Posts every planned step: stock documents are created, submitted and approved by the
+/// warehouse manager, sales steps by whoever does them ([`sales::Loader`]). Answers how many
+/// documents of each type were created.
 pub async fn load(
     db: &Db,
-    docs: &[HistoryDoc],
-    actor: &Actor,
+    steps: &[Step],
+    actors: &Actors,
     progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<u64, DemoError> {
+) -> Result<BTreeMap<&'static str, u64>, DemoError> {
     let types = papilio_store::document_types();
-    let mut done = 0u64;
-    for (i, doc) in docs.iter().enumerate() {
+    let mut sales = sales::Loader::new(db, actors);
+    let mut stock: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let actor = &actors.warehouse;
+    for (i, step) in steps.iter().enumerate() {
+        if i % 50 == 49 {
+            progress("document", u64::try_from(i + 1).unwrap_or(0));
+        }
+        let doc = match step {
+            Step::Stock(doc) => doc,
+            Step::Sales(s) => {
+                sales.run(s).await?;
+                continue;
+            }
+        };
         let Some(doc_type) = types.iter().find(|t| t.code == doc.doc_type) else {
             return Err(DemoError::Invalid { kind: "document", errors: doc.doc_type.to_owned() });
         };
@@ -558,12 +606,13 @@ pub async fn load(
             None,
         )
         .await?;
-        done += 1;
-        if i % 50 == 49 {
-            progress("stock document", done);
-        }
+        *stock.entry(doc.doc_type).or_default() += 1;
     }
-    Ok(done)
+    let mut counts = sales.counts;
+    for (k, n) in stock {
+        *counts.entry(k).or_default() += n;
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -574,9 +623,11 @@ mod tests {
     fn the_history_is_deterministic_and_never_overdraws() {
         let a = plan(3, 1);
         assert_eq!(format!("{a:?}"), format!("{:?}", plan(3, 1)));
-        assert!((200..600).contains(&a.len()), "{} documents", a.len());
-        assert!(plan(3, 2).len() > a.len() * 3 / 2);
-        for d in &a {
+        let stock = |steps: &[Step]| steps.iter().filter(|s| s.is_stock()).count();
+        assert!((200..600).contains(&stock(&a)), "{} stock documents", stock(&a));
+        assert!(stock(&plan(3, 2)) > stock(&a) * 3 / 2);
+        for step in &a {
+            let Step::Stock(d) = step else { continue };
             assert!(!d.draft.lines.is_empty());
             assert!(d.draft.lines.iter().all(|l| l.quantity >= Decimal::ZERO));
             let date = d.draft.doc_date.unwrap_or_default();

@@ -7,7 +7,9 @@
 //! only on the seed and the scale; `scale` > 1 adds generated purchased parts and customers for
 //! benchmarks. Each business area adds its own data (documents, history) here as it lands:
 //! inventory adds stock reasons and a year of stock documents ([`history`]), approved through
-//! the stock document types so the ledger is real; `scale` N posts about N times as many.
+//! the stock document types so the ledger is real; sales adds price lists, discount policies,
+//! targets and a year of quotations, orders, deliveries, invoices and receipts ([`sales`]),
+//! taken through the same store functions; `scale` N posts about N times as many.
 
 pub mod history;
 pub mod sales;
@@ -17,7 +19,6 @@ use std::collections::BTreeMap;
 use papilio_core::access::BUILTIN_ROLES;
 use papilio_core::entities;
 use papilio_core::schema::{self, EntityDef, RawInput, Record};
-use papilio_store::documents::Actor;
 use papilio_store::master;
 use papilio_store::{Db, StoreError, users};
 use rand::rngs::StdRng;
@@ -44,8 +45,11 @@ impl Default for DemoOptions {
 /// What was loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoSummary {
-    /// Rows per entity kind.
+    /// Rows per entity kind, and under `stock_document` the stock documents of the history
+    /// (sales deliveries and returns included).
     pub rows: BTreeMap<&'static str, u64>,
+    /// Documents created per document type.
+    pub documents: BTreeMap<&'static str, u64>,
     /// Demo user names with their roles.
     pub users: Vec<(String, String)>,
 }
@@ -91,7 +95,22 @@ const EMPLOYEES: &[(&str, &str, &str, &str, &str)] = &[
     ("E017", "林小华", "SALES", "销售员", ""),
 ];
 
-type Row = Vec<(&'static str, String)>;
+/// The demo's customers: code, Chinese and English names, group, currency, payment term,
+/// credit limit (empty: the group's).
+pub(crate) const CUSTOMERS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
+    ("C001", "华南电器连锁", "South China Appliance Stores", "KA", "CNY", "NET60", "2000000"),
+    ("C002", "苏宁易购", "Suning", "KA", "CNY", "NET60", "3000000"),
+    ("C003", "佛山家电批发", "Foshan Appliance Wholesale", "DEALER", "CNY", "NET30", "500000"),
+    ("C004", "东莞永盛贸易", "Dongguan Yongsheng Trading", "DEALER", "CNY", "NET30", "300000"),
+    ("C005", "长沙湘江电器", "Changsha Xiangjiang Electric", "DEALER", "CNY", "NET30", "80000"),
+    ("C006", "京东自营", "JD Retail", "ONLINE", "CNY", "NET30", "1500000"),
+    ("C007", "天猫旗舰店", "Tmall flagship store", "ONLINE", "CNY", "PREPAY", ""),
+    ("C008", "Cool Breeze Imports", "Cool Breeze Imports", "EXPORT", "USD", "NET60", "200000"),
+    ("C009", "Ventilatori Milano", "Ventilatori Milano", "EXPORT", "EUR", "NET60", "150000"),
+    ("C010", "成都蜀风电器", "Chengdu Shufeng Electric", "DEALER", "CNY", "COD", "100000"),
+];
+
+pub(crate) type Row = Vec<(&'static str, String)>;
 
 /// An item of the showroom company: code, Chinese and English names, category, type, unit,
 /// lead time, safety stock, reorder point, standard cost, default warehouse, lot tracked.
@@ -110,7 +129,7 @@ type ItemRow = (
     &'static str,
 );
 
-fn row(pairs: &[(&'static str, &str)]) -> Row {
+pub(crate) fn row(pairs: &[(&'static str, &str)]) -> Row {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
@@ -597,6 +616,7 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
                 ("standard_cost", cost),
                 ("default_warehouse", wh),
                 ("lot_tracked", lot),
+                ("floor_price", sales::floor_price(code)),
                 ("active", if *code == "OLD-CAP-1UF" { "false" } else { "true" }),
             ])
         })
@@ -643,7 +663,13 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         ]
         .iter()
         .map(|(c, z, e, l)| {
-            row(&[("code", c), ("name_zh", z), ("name_en", e), ("credit_limit", l)])
+            row(&[
+                ("code", c),
+                ("name_zh", z),
+                ("name_en", e),
+                ("credit_limit", l),
+                ("max_discount_pct", sales::max_discount_pct(c)),
+            ])
         })
         .collect(),
     ));
@@ -656,31 +682,18 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
         employees
             .iter()
             .map(|(c, n, d, t, _)| {
-                row(&[("code", c), ("name", n), ("department", d), ("title", t)])
+                row(&[
+                    ("code", c),
+                    ("name", n),
+                    ("department", d),
+                    ("title", t),
+                    ("order_amount_limit", sales::order_amount_limit(c)),
+                ])
             })
             .collect(),
     ));
 
-    let customers: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
-        ("C001", "华南电器连锁", "South China Appliance Stores", "KA", "CNY", "NET60", "2000000"),
-        ("C002", "苏宁易购", "Suning", "KA", "CNY", "NET60", "3000000"),
-        ("C003", "佛山家电批发", "Foshan Appliance Wholesale", "DEALER", "CNY", "NET30", "500000"),
-        ("C004", "东莞永盛贸易", "Dongguan Yongsheng Trading", "DEALER", "CNY", "NET30", "300000"),
-        (
-            "C005",
-            "长沙湘江电器",
-            "Changsha Xiangjiang Electric",
-            "DEALER",
-            "CNY",
-            "NET30",
-            "250000",
-        ),
-        ("C006", "京东自营", "JD Retail", "ONLINE", "CNY", "NET30", "1500000"),
-        ("C007", "天猫旗舰店", "Tmall flagship store", "ONLINE", "CNY", "PREPAY", ""),
-        ("C008", "Cool Breeze Imports", "Cool Breeze Imports", "EXPORT", "USD", "NET60", "200000"),
-        ("C009", "Ventilatori Milano", "Ventilatori Milano", "EXPORT", "EUR", "NET60", "150000"),
-        ("C010", "成都蜀风电器", "Chengdu Shufeng Electric", "DEALER", "CNY", "COD", "100000"),
-    ];
+    let customers = CUSTOMERS;
     let mut customer_rows: Vec<Row> = customers
         .iter()
         .enumerate()
@@ -798,6 +811,7 @@ fn plan(options: DemoOptions) -> Vec<(&'static EntityDef, Vec<Row>)> {
             })
             .collect(),
     ));
+    out.extend(sales::master_plan());
     out.push((
         &entities::SUPPLIER_CONTACT,
         suppliers
@@ -897,17 +911,21 @@ pub async fn load(
     }
     link_employees(db, &summary.users).await?;
 
-    // A year of stock documents, entered and approved by the warehouse manager.
-    let manager = users::list_users(db)
-        .await?
-        .into_iter()
-        .find(|u| u.username == "warehouse.manager")
-        .ok_or(DemoError::Invalid { kind: "user", errors: "warehouse.manager missing".into() })?;
-    let actor = Actor { user_id: manager.id, roles: vec!["warehouse_manager".into()] };
-    let docs = history::plan(options.seed, options.scale);
-    progress("stock document", u64::try_from(docs.len()).unwrap_or(0));
-    let posted = history::load(db, &docs, &actor, progress).await?;
-    summary.rows.insert("stock_document", posted);
+    // A year of stock and sales documents, each entered and approved by whoever does it.
+    let actors = sales::Actors::find(db).await?;
+    let steps = history::plan(options.seed, options.scale);
+    progress("document", u64::try_from(steps.len()).unwrap_or(0));
+    let documents =
+        sales::with_history_settings(db, history::load(db, &steps, &actors, progress)).await?;
+    let stock_types: Vec<&str> = papilio_store::document_types()
+        .iter()
+        .filter(|t| t.area == "inventory")
+        .map(|t| t.code)
+        .collect();
+    let stock_docs =
+        documents.iter().filter(|(t, _)| stock_types.contains(t)).map(|(_, n)| *n).sum();
+    summary.rows.insert("stock_document", stock_docs);
+    summary.documents = documents;
     tracing::info!(
         items = summary.rows.get("item").copied().unwrap_or(0),
         users = summary.users.len(),

@@ -16,8 +16,8 @@ pub mod bulk;
 pub mod company;
 pub mod counts;
 pub mod db;
-pub mod engineering;
 pub mod documents;
+pub mod engineering;
 pub mod error;
 pub mod idempotency;
 pub mod master;
@@ -36,5 +36,6 @@ pub use error::StoreError;
 pub fn document_types() -> Vec<documents::DocType> {
     let mut out = stock::document_types();
     out.extend(sales::document_types());
+    out.extend(engineering::document_types());
     out
 }

@@ -636,7 +636,8 @@ impl DraftHook for SalesPrep {
                 }
                 // Expected cost and margin.
                 let issued = issued_since(conn, &item, from).await?;
-                let (cost, basis) = rules::expected_cost(issued, None, p.facts.standard_cost);
+                let rollup = crate::engineering::rolled_up_cost(conn, &item).await?;
+                let (cost, basis) = rules::expected_cost(issued, rollup, p.facts.standard_cost);
                 let unit_cost = round_to(cost * p.factor, pricing::PRICE_PLACES);
                 line.trade.est_unit_cost = Some(unit_cost);
                 line.trade.cost_basis = Some(basis.code().to_owned());

@@ -518,7 +518,56 @@ fn sales_report_routes() -> Vec<RouteSpec> {
     ]
 }
 
+/// An engineering route needing `action` on `resource`.
+fn engineering(
+    method: &'static str,
+    path: &str,
+    resource: &str,
+    action: Action,
+    summary: &str,
+) -> RouteSpec {
+    RouteSpec::new(method, path.to_owned(), Some(resource), "engineering", action).summary(summary)
+}
+
 /// Engineering: BOMs, work centres, routings, ECOs, explosion, where-used, cost roll-up.
 fn engineering_routes() -> Vec<RouteSpec> {
-    Vec::new()
+    use crate::api::engineering::{BOM_RESOURCE as B, COST_RESOURCE as C, ROUTING_RESOURCE as R};
+    use Action::*;
+    let bom_body = "{item, version, customer, valid_from, valid_to, note, lines: [{component, \
+                    qty_per, unit, scrap_pct, operation_seq, issue_method: picked|backflushed, note}]}";
+    let routing_body = "{item, version, lot_size, valid_from, valid_to, note, operations: [{seq, \
+                        work_centre, description, setup_hours, run_hours, queue_hours, move_hours, \
+                        subcontracted, supplier, subcontract_fee}]}";
+    let mut out = Vec::new();
+    for (r, base, what, body) in [
+        (B, "/api/v1/engineering/boms", "BOM", bom_body),
+        (R, "/api/v1/engineering/routings", "routing", routing_body),
+    ] {
+        out.extend([
+            engineering("GET", base, r, Read, &format!("{what} versions without lines (query: item, status, customer, page, per_page)")).list(),
+            engineering("POST", base, r, Create, &format!("Create a draft {what} version")).body(Body::Json(body)),
+            engineering("GET", &format!("{base}/{{id}}"), r, Read, &format!("A {what} version with its lines")),
+            engineering("PUT", &format!("{base}/{{id}}"), r, Update, &format!("Replace a draft {what} version (send lock_version)"))
+                .body(Body::Json(body)),
+            engineering("POST", &format!("{base}/{{id}}/approve"), r, Approve, &format!("Approve a draft {what} version with its own dates (a BOM that would loop is refused naming the loop)"))
+                .body(Body::Json("{lock_version}")),
+            engineering("POST", &format!("{base}/{{id}}/obsolete"), r, Delete, &format!("Make a {what} version obsolete"))
+                .body(Body::Json("{lock_version}")),
+            engineering("GET", &format!("{base}/compare"), r, Read, &format!("Compare two {what} versions line by line (query: a, b ids)")),
+            engineering("GET", &format!("{base}/export"), r, Export, &format!("{what} versions as CSV or XLSX, one row per line (query: format, item, status)")),
+            engineering("POST", &format!("{base}/import"), r, Import, &format!("Import {what} versions from CSV or XLSX as drafts: all rows or none"))
+                .body(Body::File),
+        ]);
+    }
+    out.extend([
+        engineering("GET", "/api/v1/engineering/explode", B, Read, "Multi-level indented explosion with scrap and units (query: item, qty, date, customer)"),
+        engineering("GET", "/api/v1/engineering/where-used", B, Read, "Where an item is used, one level or all (query: item, multi, date, customer)"),
+        engineering("GET", "/api/v1/engineering/cost-rollups", C, Read, "Standard cost roll-up runs, newest first"),
+        engineering("POST", "/api/v1/engineering/cost-rollups", C, Create, "Roll standard cost up through all levels and store the run")
+            .body(Body::Json("{as_of}")),
+        engineering("GET", "/api/v1/engineering/costs/{code}", C, Read, "An item's latest cost sheet, per level and per operation"),
+        engineering("GET", "/api/v1/engineering/costs/{code}/history", C, Read, "An item's standard cost in every run (query: limit)"),
+        engineering("GET", "/api/v1/engineering/ecos/{id}/impact", papilio_store::engineering::ECO_TYPE, Read, "What an approved engineering change switched and the open orders it touches"),
+    ]);
+    out
 }
